@@ -1,0 +1,12 @@
+// The framework-free core: usable from plain Node without Nest.
+export { systemClock, type Clock } from './clock.js';
+export {
+  LeaderElector, LeadershipLostError,
+  type ElectionEvent, type LeaderElectorDependencies, type LeaderWork, type LossReason, type Term,
+} from './leader-elector.js';
+export { LockError, type LeaseLock, type LeaseWatchHandlers, type LockErrorKind } from './lease-lock.js';
+export { formatMicroTime, parseLease, type LeaseObject, type LeaseRecord, type LeaseSnapshot } from './lease-record.js';
+export {
+  DEFAULT_TIMINGS, InvalidElectorOptionsError,
+  type ElectorLogger, type LeaderElectorOptions, type LeaderElectorTimings, type LossPolicy,
+} from './options.js';

@@ -1,0 +1,661 @@
+/**
+ * Leader election over one coordination.k8s.io/v1 Lease, compatible with client-go's
+ * tools/leaderelection: both read and write the same record and can share a Lease.
+ *
+ * Safety model
+ * - Every write carries the resourceVersion it was based on, so of two candidates racing for the
+ *   same record exactly one succeeds; the other gets 409 and follows.
+ * - Expiry is judged only on this process's monotonic clock: a record held by someone else is
+ *   taken over no earlier than the record's leaseDurationSeconds after this process last saw it
+ *   change. Remote timestamps are written for humans and peers but never compared with our clock,
+ *   so wall-clock skew between nodes cannot cause a premature takeover.
+ * - A leader counts its term from the moment it *sent* its last successful write. Its term ends
+ *   (the AbortSignal fires, isLeader() turns false) renewDeadline after that, which is before
+ *   anyone else can have waited a full leaseDuration after seeing that write. `isLeader()` and
+ *   `term.isValid()` recompute this on every call, so a process that was paused past its deadline
+ *   knows it lost the moment it resumes, before any timer has had a chance to fire.
+ * - The guarantee assumes the clocks of all candidates *advance* at about the same rate (not that
+ *   they agree), and that leaseDuration - renewDeadline covers that drift plus request latency.
+ * - Work must stop when its term's signal aborts. The lease is released (holder "", duration 1 s)
+ *   only after the term's work has settled; if it does not settle in time, the lease is left to
+ *   expire instead, so a successor cannot start while our work may still run.
+ * - Each term carries a fencing token, the Lease's leaseTransitions when the term began, which
+ *   grows with every new term: hand it to external systems so they can refuse a stale leader.
+ *
+ * Beyond client-go: a watch on the one Lease makes followers act the moment a leader releases and
+ * lets them sleep until the exact instant a lease expires instead of polling; the watch is only an
+ * optimisation, since every takeover still reads the Lease and writes with its resourceVersion.
+ */
+import { BehaviorSubject, Subject, distinctUntilChanged, type Observable } from 'rxjs';
+import { systemClock, type Clock } from './clock.js';
+import { LockError, type LeaseLock } from './lease-lock.js';
+import { isNewerVersion, type LeaseRecord, type LeaseSnapshot } from './lease-record.js';
+import {
+  JITTER_FACTOR, resolveElectorOptions, type ElectorLogger, type LeaderElectorOptions, type ResolvedElectorOptions,
+} from './options.js';
+
+export type LossReason =
+  /** No renewal succeeded within renewDeadline. */
+  | 'renew-deadline'
+  /** The Lease now names another holder (a hand edit, or a peer with other timings). */
+  | 'lease-taken'
+  /** The Lease was deleted while we held it. */
+  | 'lease-deleted'
+  /** stepDown() was called. */
+  | 'stepped-down'
+  /** stop() was called. */
+  | 'stopped';
+
+/** One leadership term of this instance. */
+export interface Term {
+  readonly identity: string;
+  /** leaseTransitions when this term began; grows with every term. */
+  readonly fencingToken: number;
+  /** Aborted when the term ends, with a LeadershipLostError as its reason. */
+  readonly signal: AbortSignal;
+  /** Wall-clock time the term began, for display. */
+  readonly acquiredAt: Date;
+  /** Recomputed from the monotonic clock: false once renewDeadline has passed without a renewal. */
+  isValid(): boolean;
+}
+
+export class LeadershipLostError extends Error {
+  readonly reason: LossReason;
+
+  constructor(reason: LossReason) {
+    super(`leadership lost: ${reason}`);
+    this.name = 'LeadershipLostError';
+    this.reason = reason;
+  }
+}
+
+export type ElectionEvent =
+  | { type: 'acquired'; identity: string; fencingToken: number }
+  | { type: 'renewed'; identity: string; latencyMs: number }
+  | { type: 'lost'; identity: string; reason: LossReason }
+  | { type: 'new-leader'; identity: string; leader: string | undefined }
+  | { type: 'slow-path'; identity: string }
+  | { type: 'error'; identity: string; during: 'acquire' | 'renew' | 'release' | 'watch' | 'work'; error: Error };
+
+/** Work to run while leading; the returned promise is awaited when the term ends. */
+export type LeaderWork = (term: Term) => Promise<void> | void;
+
+export interface LeaderElectorDependencies {
+  lock: LeaseLock;
+  logger?: ElectorLogger;
+  clock?: Clock;
+  /** Random numbers in [0, 1), for jitter. */
+  random?: () => number;
+  /** Called under lossPolicy 'exit'. Default: process.exit. */
+  exit?: (code: number) => void;
+}
+
+interface TermState {
+  term: Term;
+  controller: AbortController;
+  /** Monotonic time our last successful write was sent. */
+  renewedAt: number;
+  deadlineTimer: unknown;
+  /** The term's work, settled or not. */
+  work: Promise<void>;
+}
+
+interface Observation {
+  snapshot: LeaseSnapshot | undefined;
+  /** Monotonic time we saw this version first. */
+  at: number;
+}
+
+type AttemptOutcome =
+  | { kind: 'ours'; snapshot: LeaseSnapshot; newTerm: boolean }
+  | { kind: 'held'; holder: string }
+  | { kind: 'conflict' }
+  | { kind: 'failed'; error: Error };
+
+const consoleLogger: ElectorLogger = {
+  log: (message) => console.error(message),
+  warn: (message) => console.error(message),
+  error: (message) => console.error(message),
+};
+
+/** Spread of attempts made at the instant a lease expires or is released, in milliseconds. */
+const EXPIRY_SPREAD_MS = 20;
+/** Longest wait before re-opening a failed watch. */
+const MAX_WATCH_BACKOFF_MS = 30_000;
+
+export class LeaderElector {
+  readonly options: ResolvedElectorOptions;
+  private readonly lock: LeaseLock;
+  private readonly logger: ElectorLogger;
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  private readonly exit: (code: number) => void;
+  private readonly requestTimeout: number;
+
+  private readonly leadershipSubject = new BehaviorSubject<boolean>(false);
+  private readonly leaderSubject = new BehaviorSubject<string | undefined>(undefined);
+  private readonly eventSubject = new Subject<ElectionEvent>();
+
+  private work: LeaderWork | undefined;
+  private current: TermState | undefined;
+  private observed: Observation | undefined;
+  /** The last version we wrote or read; our own writes echoed by the watch are recognised by it. */
+  private latest: LeaseSnapshot | undefined;
+  /** Highest leaseTransitions seen, so a re-created Lease still hands out growing fencing tokens. */
+  private highestTransitions = -1;
+
+  private running = false;
+  private stopping = false;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private sleepTimer: unknown;
+  private nextAttemptAt = 0;
+  /** No acquire attempts before this monotonic time (after stepDown, or while a lost term settles). */
+  private holdOffUntil = 0;
+  private settling: Promise<void> | undefined;
+  /** A term's work outlived settleTimeout: the lease must never be released by this process. */
+  private workStillRunning = false;
+  private readonly stopController = new AbortController();
+
+  private stopWatch: (() => void) | undefined;
+  private watchHealthy = false;
+  private watchFailures = 0;
+  private watchRetryTimer: unknown;
+
+  constructor(options: LeaderElectorOptions, dependencies: LeaderElectorDependencies) {
+    this.logger = dependencies.logger ?? consoleLogger;
+    this.options = resolveElectorOptions(options, this.logger);
+    this.lock = dependencies.lock;
+    this.clock = dependencies.clock ?? systemClock;
+    this.random = dependencies.random ?? Math.random;
+    this.exit = dependencies.exit ?? ((code) => process.exit(code));
+    this.requestTimeout = Math.max(1000, this.options.renewDeadline / 2);
+  }
+
+  get identity(): string {
+    return this.options.identity;
+  }
+
+  /** true, false, ... as leadership changes; replays the current value to new subscribers. */
+  get leadership$(): Observable<boolean> {
+    return this.leadershipSubject.pipe(distinctUntilChanged());
+  }
+
+  /** The current leader's identity as last observed (undefined while nobody holds the lease). */
+  get leader$(): Observable<string | undefined> {
+    return this.leaderSubject.pipe(distinctUntilChanged());
+  }
+
+  get events$(): Observable<ElectionEvent> {
+    return this.eventSubject.asObservable();
+  }
+
+  /** The leader as last observed. */
+  get leader(): string | undefined {
+    return this.leaderSubject.value;
+  }
+
+  /** The current term while this instance leads. */
+  get term(): Term | undefined {
+    return this.isLeader() ? this.current?.term : undefined;
+  }
+
+  /** Monotonic time of the last successful renewal while leading, for health checks. */
+  get lastRenewedAt(): number | undefined {
+    return this.current?.renewedAt;
+  }
+
+  /** Between start() and the end of stop(). */
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  /** Synchronous and clock-checked: never true after renewDeadline without a renewal. */
+  isLeader(): boolean {
+    const state = this.current;
+    return state !== undefined && !state.controller.signal.aborted &&
+      this.clock.now() - state.renewedAt < this.options.renewDeadline;
+  }
+
+  /** Joins the election. `work` runs on every term this instance wins. */
+  start(work?: LeaderWork): void {
+    if (this.running) throw new Error('LeaderElector.start() was called twice');
+    if (this.stopping) throw new Error('a stopped LeaderElector cannot be started again');
+    this.running = true;
+    this.work = work;
+    this.logger.log(`${this.identity} joins the election for ${this.lock.description}`);
+    this.openWatch();
+    this.loop = this.runLoop();
+  }
+
+  /**
+   * Leaves the election: ends the term (aborting its work and waiting for it to settle), then
+   * releases the lease if it is still ours and releaseOnStop is set.
+   */
+  async stop(): Promise<void> {
+    if (this.stopping) return this.loop;
+    this.stopping = true;
+    if (!this.running) return;
+    this.loop = this.shutdown(this.loop);
+    return this.loop;
+  }
+
+  /**
+   * Gives the lease up on purpose and goes back to following: the term's work is aborted and
+   * awaited, the lease released, and this instance sits out for one leaseDuration (or until another
+   * leader appears) so a peer takes over.
+   */
+  async stepDown(): Promise<void> {
+    const state = this.current;
+    if (!state) return;
+    this.holdOffUntil = this.clock.now() + this.options.leaseDuration;
+    await this.endTerm(state, 'stepped-down');
+    await this.release();
+    this.poke();
+  }
+
+  // ---- the loop ----
+
+  private async runLoop(): Promise<void> {
+    while (!this.stopping) {
+      const now = this.clock.now();
+      if (now >= this.nextAttemptAt && now >= this.holdOffUntil && !this.settling) {
+        if (this.current) await this.renew();
+        else await this.acquire();
+      }
+      if (this.stopping) break;
+      // While a lost term settles, nothing is scheduled: the settling code wakes the loop.
+      await this.sleepUntil(this.settling ? Infinity : Math.max(this.nextAttemptAt, this.holdOffUntil));
+    }
+  }
+
+  private sleepUntil(at: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = resolve;
+      if (Number.isFinite(at)) this.sleepTimer = this.clock.setTimeout(resolve, at - this.clock.now());
+    }).finally(() => {
+      this.clock.clearTimeout(this.sleepTimer);
+      this.wake = undefined;
+    }) as Promise<void>;
+  }
+
+  /** Re-evaluates the schedule now (a watch event, a settled term, stop). */
+  private poke(at = this.clock.now()): void {
+    this.nextAttemptAt = Math.min(this.nextAttemptAt, at);
+    this.wake?.();
+  }
+
+  private jitteredRetry(): number {
+    return this.options.retryPeriod * (1 + this.random() * JITTER_FACTOR);
+  }
+
+  private async acquire(): Promise<void> {
+    const sentAt = this.clock.now();
+    const outcome = await this.tryAcquireOrRenew(false);
+    if (this.stopping) return;
+    if (outcome.kind === 'ours') {
+      this.beginTerm(outcome.snapshot, sentAt);
+      this.nextAttemptAt = sentAt + this.options.retryPeriod;
+      return;
+    }
+    if (outcome.kind === 'failed') this.emitError('acquire', outcome.error);
+    this.nextAttemptAt = this.nextFollowerAttempt();
+  }
+
+  /**
+   * When a follower should try next: at the instant the observed lease expires if the watch is
+   * healthy (it wakes us earlier if anything changes), else polling with jitter as client-go does.
+   */
+  private nextFollowerAttempt(): number {
+    const now = this.clock.now();
+    const poll = now + this.jitteredRetry();
+    const expiry = this.expiryOfObserved();
+    if (!this.watchHealthy) return expiry === undefined ? poll : Math.min(poll, expiry);
+    return expiry ?? poll;
+  }
+
+  /** Monotonic instant the observed lease expires (with a little spread), if someone holds it. */
+  private expiryOfObserved(): number | undefined {
+    const observation = this.observed;
+    const record = observation?.snapshot?.record;
+    if (!observation || !record || record.holderIdentity === '' || record.holderIdentity === this.identity) return undefined;
+    return observation.at + this.leaseDurationMs(record) + this.random() * EXPIRY_SPREAD_MS;
+  }
+
+  private async renew(): Promise<void> {
+    const state = this.current!;
+    if (!state.term.isValid()) {
+      // Paused past the deadline before its timer could fire: the term is over.
+      this.loseInvoluntarily(state, 'renew-deadline');
+      return;
+    }
+    const sentAt = this.clock.now();
+    const outcome = await this.tryAcquireOrRenew(true);
+    if (this.stopping || this.current !== state || state.controller.signal.aborted) return;
+    switch (outcome.kind) {
+      case 'ours':
+        state.renewedAt = sentAt;
+        this.armDeadline(state);
+        this.emit({ type: 'renewed', identity: this.identity, latencyMs: this.clock.now() - sentAt });
+        break;
+      case 'held':
+        this.loseInvoluntarily(state, 'lease-taken');
+        return;
+      case 'conflict':
+        break;
+      case 'failed':
+        this.emitError('renew', outcome.error);
+        break;
+    }
+    this.nextAttemptAt = sentAt + this.options.retryPeriod;
+  }
+
+  // ---- the algorithm: one attempt, as client-go's tryAcquireOrRenew ----
+
+  private async tryAcquireOrRenew(leading: boolean): Promise<AttemptOutcome> {
+    const signal = AbortSignal.any([this.stopController.signal, AbortSignal.timeout(this.requestTimeout)]);
+    const wallNow = this.clock.wallNow();
+    try {
+      // Fast path: a valid leader overwrites its own cached version without reading first.
+      if (leading && this.isLeader() && this.latest?.record.holderIdentity === this.identity) {
+        try {
+          const written = await this.lock.update(this.renewalOf(this.latest.record, wallNow), this.latest, signal);
+          this.remember(written);
+          return { kind: 'ours', snapshot: written, newTerm: false };
+        } catch (error) {
+          if (!(error instanceof LockError) || error.kind !== 'conflict') throw error;
+          this.emit({ type: 'slow-path', identity: this.identity });
+        }
+      }
+
+      const snapshot = await this.lock.get(signal);
+      if (!snapshot) {
+        const created = await this.lock.create(this.newTermRecord(undefined, wallNow), signal);
+        this.remember(created);
+        return { kind: 'ours', snapshot: created, newTerm: true };
+      }
+      this.remember(snapshot);
+      const record = snapshot.record;
+      const holder = record.holderIdentity;
+      const ours = holder === this.identity;
+      if (holder !== '' && !ours && !this.observedExpired()) return { kind: 'held', holder };
+      // A renewal never starts a new term in passing: the record changed hands, or our term ran out.
+      if (leading && !ours) return { kind: 'held', holder };
+      const keepTerm = leading && this.isLeader();
+      if (leading && !keepTerm) return { kind: 'failed', error: new Error('the term expired during renewal') };
+      const next = keepTerm ? this.renewalOf(record, wallNow) : this.newTermRecord(record, wallNow);
+      const written = await this.lock.update(next, snapshot, signal);
+      this.remember(written);
+      return { kind: 'ours', snapshot: written, newTerm: !keepTerm };
+    } catch (error) {
+      if (error instanceof LockError && error.kind === 'conflict') return { kind: 'conflict' };
+      return { kind: 'failed', error: asError(error) };
+    }
+  }
+
+  private leaseDurationMs(record: LeaseRecord): number {
+    return (record.leaseDurationSeconds ?? Math.ceil(this.options.leaseDuration / 1000)) * 1000;
+  }
+
+  private observedExpired(): boolean {
+    const observation = this.observed;
+    const record = observation?.snapshot?.record;
+    if (!observation || !record) return true;
+    return this.clock.now() >= observation.at + this.leaseDurationMs(record);
+  }
+
+  private renewalOf(record: LeaseRecord, wallNow: Date): LeaseRecord {
+    return {
+      ...record,
+      holderIdentity: this.identity,
+      leaseDurationSeconds: Math.ceil(this.options.leaseDuration / 1000),
+      acquireTime: record.acquireTime ?? wallNow,
+      renewTime: wallNow,
+    };
+  }
+
+  private newTermRecord(previous: LeaseRecord | undefined, wallNow: Date): LeaseRecord {
+    const base = Math.max(previous?.leaseTransitions ?? -1, this.highestTransitions);
+    return {
+      holderIdentity: this.identity,
+      leaseDurationSeconds: Math.ceil(this.options.leaseDuration / 1000),
+      acquireTime: wallNow,
+      renewTime: wallNow,
+      // A brand-new Lease starts at 0; every later term counts one more.
+      leaseTransitions: base + 1,
+    };
+  }
+
+  /** Records a version read or written; newer versions restart the expiry clock. */
+  private remember(snapshot: LeaseSnapshot): void {
+    if (this.latest && !isNewerVersion(snapshot.resourceVersion, this.latest.resourceVersion)) return;
+    this.latest = snapshot;
+    this.highestTransitions = Math.max(this.highestTransitions, snapshot.record.leaseTransitions);
+    this.observe(snapshot);
+  }
+
+  private observe(snapshot: LeaseSnapshot | undefined): void {
+    const previous = this.observed?.snapshot;
+    if (snapshot && previous && snapshot.resourceVersion === previous.resourceVersion) return;
+    this.observed = { snapshot, at: this.clock.now() };
+    if (snapshot && snapshot.problems.length > 0) {
+      this.logger.warn(`${this.lock.description} looks edited by hand (resourceVersion ${snapshot.resourceVersion}): ` +
+        `${snapshot.problems.join('; ')}. Treating a missing or unusable duration as ${this.options.leaseDuration} ms.`);
+    }
+    const holder = snapshot?.record.holderIdentity || undefined;
+    if (holder !== this.leaderSubject.value) {
+      this.leaderSubject.next(holder);
+      this.emit({ type: 'new-leader', identity: this.identity, leader: holder });
+      if (holder !== undefined && holder !== this.identity && this.clock.now() < this.holdOffUntil && !this.settling) {
+        // Someone took over after we stepped down: no need to sit out any longer.
+        this.holdOffUntil = 0;
+      }
+    }
+  }
+
+  // ---- terms ----
+
+  private beginTerm(snapshot: LeaseSnapshot, sentAt: number): void {
+    const controller = new AbortController();
+    const identity = this.identity;
+    const renewDeadline = this.options.renewDeadline;
+    const clock = this.clock;
+    const state: TermState = {
+      controller,
+      renewedAt: sentAt,
+      deadlineTimer: undefined,
+      work: Promise.resolve(),
+      term: {
+        identity,
+        fencingToken: snapshot.record.leaseTransitions,
+        signal: controller.signal,
+        acquiredAt: snapshot.record.acquireTime ?? clock.wallNow(),
+        isValid: () => !controller.signal.aborted && clock.now() - state.renewedAt < renewDeadline,
+      },
+    };
+    this.current = state;
+    this.armDeadline(state);
+    this.logger.log(`${identity} became leader of ${this.lock.description} (fencing token ${state.term.fencingToken})`);
+    this.leadershipSubject.next(true);
+    this.emit({ type: 'acquired', identity, fencingToken: state.term.fencingToken });
+    if (this.work) state.work = this.runWork(this.work, state.term);
+  }
+
+  private async runWork(work: LeaderWork, term: Term): Promise<void> {
+    try {
+      await work(term);
+    } catch (error) {
+      if (!term.signal.aborted) this.emitError('work', asError(error));
+    }
+  }
+
+  private armDeadline(state: TermState): void {
+    this.clock.clearTimeout(state.deadlineTimer);
+    const remaining = state.renewedAt + this.options.renewDeadline - this.clock.now();
+    state.deadlineTimer = this.clock.setTimeout(() => {
+      if (this.current === state && !state.term.isValid()) this.loseInvoluntarily(state, 'renew-deadline');
+    }, remaining);
+  }
+
+  /** Ends a term: aborts its signal at once, then waits (bounded) for its work. true if it settled. */
+  private async endTerm(state: TermState, reason: LossReason): Promise<boolean> {
+    if (this.current !== state) return true;
+    this.clock.clearTimeout(state.deadlineTimer);
+    this.current = undefined;
+    state.controller.abort(new LeadershipLostError(reason));
+    this.leadershipSubject.next(false);
+    this.logger.log(`${this.identity} stopped leading ${this.lock.description}: ${reason}`);
+    this.emit({ type: 'lost', identity: this.identity, reason });
+    let timer: unknown;
+    const timedOut = new Promise<false>((resolve) => {
+      timer = this.clock.setTimeout(() => resolve(false), this.options.settleTimeout);
+    });
+    const settled = await Promise.race([state.work.then(() => true as const), timedOut]);
+    this.clock.clearTimeout(timer);
+    if (!settled) {
+      this.workStillRunning = true;
+      this.logger.error(`the work of ${this.identity}'s term ${state.term.fencingToken} did not settle within ` +
+        `${this.options.settleTimeout} ms of its AbortSignal; the lease is left to expire rather than released`);
+    }
+    return settled;
+  }
+
+  /** Leadership lost without being asked: settle the work, then exit or rejoin by policy. */
+  private loseInvoluntarily(state: TermState, reason: LossReason): void {
+    if (this.current !== state) return;
+    const settling = (async () => {
+      const settled = await this.endTerm(state, reason);
+      if (this.stopping) return;
+      if (reason === 'renew-deadline') await this.release();
+      if (this.options.lossPolicy === 'exit' || !settled) {
+        this.logger.error(`${this.identity} lost leadership (${reason}) and exits ` +
+          (settled ? "(lossPolicy 'exit')" : 'because its work did not settle'));
+        this.exit(1);
+        return;
+      }
+      this.logger.log(`${this.identity} rejoins the election (lossPolicy 'rejoin')`);
+    })();
+    this.settling = settling.finally(() => {
+      this.settling = undefined;
+      this.poke();
+    });
+  }
+
+  // ---- release ----
+
+  /** Gives the lease up if, and only if, the Lease still names us. Retries on conflict. */
+  private async release(): Promise<void> {
+    if (!this.options.releaseOnStop || this.workStillRunning) return;
+    const deadline = this.clock.now() + this.options.renewDeadline;
+    let basedOn = this.latest;
+    while (this.clock.now() < deadline) {
+      const signal = AbortSignal.timeout(this.requestTimeout);
+      try {
+        basedOn ??= await this.lock.get(signal);
+        if (!basedOn || basedOn.record.holderIdentity !== this.identity) return;
+        const now = this.clock.wallNow();
+        const released = await this.lock.update({
+          ...basedOn.record, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now,
+        }, basedOn, signal);
+        this.remember(released);
+        this.logger.log(`${this.identity} released ${this.lock.description}`);
+        return;
+      } catch (error) {
+        basedOn = undefined;
+        if (error instanceof LockError && error.kind === 'conflict') continue;
+        this.emitError('release', asError(error));
+        return;
+      }
+    }
+  }
+
+  private async shutdown(loop: Promise<void> | undefined): Promise<void> {
+    this.stopController.abort();
+    this.wake?.();
+    this.closeWatch();
+    await loop;
+    await this.settling;
+    const state = this.current;
+    if (state) await this.endTerm(state, 'stopped');
+    // Also covers a lease won in the instant stop() was called, before its term began.
+    if (this.latest?.record.holderIdentity === this.identity) await this.release();
+    this.running = false;
+    this.logger.log(`${this.identity} left the election for ${this.lock.description}`);
+    this.leadershipSubject.complete();
+    this.leaderSubject.complete();
+    this.eventSubject.complete();
+  }
+
+  // ---- watch ----
+
+  private openWatch(): void {
+    if (!this.lock.watch || this.stopping) return;
+    this.stopWatch = this.lock.watch({
+      onOpen: () => {
+        this.watchHealthy = true;
+        this.watchFailures = 0;
+      },
+      onChange: (snapshot) => this.onWatchEvent(snapshot),
+      onClose: (error) => {
+        this.watchHealthy = false;
+        this.stopWatch = undefined;
+        if (this.stopping) return;
+        if (error) {
+          this.watchFailures++;
+          this.emitError('watch', error);
+        }
+        // Poll until the watch is back; re-open at once after a clean close, else back off.
+        this.poke(this.clock.now() + this.jitteredRetry());
+        const backoff = error ? Math.min(MAX_WATCH_BACKOFF_MS, this.options.retryPeriod * 2 ** (this.watchFailures - 1)) : 0;
+        this.watchRetryTimer = this.clock.setTimeout(() => this.openWatch(), backoff);
+      },
+    });
+  }
+
+  private closeWatch(): void {
+    this.clock.clearTimeout(this.watchRetryTimer);
+    this.stopWatch?.();
+    this.stopWatch = undefined;
+    this.watchHealthy = false;
+  }
+
+  private onWatchEvent(snapshot: LeaseSnapshot | undefined): void {
+    if (this.stopping) return;
+    const state = this.current;
+    if (!snapshot) {
+      this.latest = undefined;
+      this.observe(undefined);
+      if (state) this.loseInvoluntarily(state, 'lease-deleted');
+      this.poke(this.clock.now() + this.random() * EXPIRY_SPREAD_MS);
+      return;
+    }
+    // Events older than what we already know (our own write raced the stream) say nothing new.
+    if (this.latest && !isNewerVersion(snapshot.resourceVersion, this.latest.resourceVersion)) return;
+    this.remember(snapshot);
+    const holder = snapshot.record.holderIdentity;
+    if (state && holder !== this.identity) {
+      this.loseInvoluntarily(state, 'lease-taken');
+      return;
+    }
+    if (!state) {
+      // Released: race for it now. Renewed by someone: sleep until the new expiry.
+      this.nextAttemptAt = holder === '' ? this.clock.now() + this.random() * EXPIRY_SPREAD_MS : this.nextFollowerAttempt();
+      this.wake?.();
+    }
+  }
+
+  // ---- events ----
+
+  private emit(event: ElectionEvent): void {
+    this.eventSubject.next(event);
+  }
+
+  private emitError(during: 'acquire' | 'renew' | 'release' | 'watch' | 'work', error: Error): void {
+    this.logger.warn(`${this.identity}: ${during} failed on ${this.lock.description}: ${error.message}`);
+    this.emit({ type: 'error', identity: this.identity, during, error });
+  }
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}

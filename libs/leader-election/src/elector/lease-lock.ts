@@ -1,0 +1,51 @@
+/** The storage a LeaderElector runs on: one Lease, read and written with optimistic concurrency. */
+import type { LeaseRecord, LeaseSnapshot } from './lease-record.js';
+
+export type LockErrorKind =
+  /** 409: someone else wrote first (or created the Lease first). */
+  | 'conflict'
+  /** 403: RBAC does not allow the verb. */
+  | 'forbidden'
+  /** 404 on create: the namespace does not exist. */
+  | 'namespace-not-found'
+  /** 401: the credentials were rejected. */
+  | 'unauthorized'
+  /** 422 or 400: the apiserver refused the object. */
+  | 'invalid'
+  /** The request did not complete in time. */
+  | 'timeout'
+  /** Anything else: the apiserver is down, unreachable or answered 5xx. */
+  | 'unavailable';
+
+export class LockError extends Error {
+  readonly kind: LockErrorKind;
+  readonly status: number | undefined;
+
+  constructor(kind: LockErrorKind, message: string, options: { status?: number; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.name = 'LockError';
+    this.kind = kind;
+    this.status = options.status;
+  }
+}
+
+export interface LeaseWatchHandlers {
+  /** The Lease as it now is; undefined when it was deleted. */
+  onChange(snapshot: LeaseSnapshot | undefined): void;
+  /** The watch is established and delivering events. */
+  onOpen(): void;
+  /** The watch ended; the elector falls back to polling and opens a new one. */
+  onClose(error?: Error): void;
+}
+
+export interface LeaseLock {
+  /** For log lines, e.g. "lease my-ns/my-controller". */
+  readonly description: string;
+  /** undefined when the Lease does not exist. */
+  get(signal: AbortSignal): Promise<LeaseSnapshot | undefined>;
+  create(record: LeaseRecord, signal: AbortSignal): Promise<LeaseSnapshot>;
+  /** Writes `record` over `basedOn`, failing with a 'conflict' LockError if the Lease changed since. */
+  update(record: LeaseRecord, basedOn: LeaseSnapshot, signal: AbortSignal): Promise<LeaseSnapshot>;
+  /** Optional: stream changes of this one Lease. Returns a function that stops the watch. */
+  watch?(handlers: LeaseWatchHandlers): () => void;
+}

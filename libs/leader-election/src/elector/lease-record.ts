@@ -1,0 +1,118 @@
+/**
+ * The Lease record as client-go reads and writes it, and a tolerant parser: a Lease edited by hand
+ * into nonsense yields a record plus a list of problems, never an exception.
+ */
+
+/** The fields of coordination.k8s.io/v1 LeaseSpec that leader election owns. */
+export interface LeaseRecord {
+  /** '' when nobody holds the lease. */
+  holderIdentity: string;
+  /** undefined when the stored value is missing or out of range; the elector then uses its own. */
+  leaseDurationSeconds: number | undefined;
+  acquireTime: Date | undefined;
+  renewTime: Date | undefined;
+  leaseTransitions: number;
+}
+
+/** A Lease as stored, loosely typed on purpose: it may have been edited by hand. */
+export interface LeaseObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string; [key: string]: unknown };
+  spec?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+export interface LeaseSnapshot {
+  readonly resourceVersion: string;
+  readonly record: LeaseRecord;
+  /** What was wrong with the stored object; empty for a well-formed Lease. */
+  readonly problems: readonly string[];
+  /** The object as stored, so an update keeps fields this library does not own. */
+  readonly object: LeaseObject;
+}
+
+/** Longest lease a record may claim before we call it nonsense (one hour). */
+export const MAX_LEASE_DURATION_SECONDS = 3600;
+const INT32_MAX = 2 ** 31 - 1;
+
+function parseTime(value: unknown, field: string, problems: string[]): Date | undefined {
+  if (value === undefined || value === null) return undefined;
+  const date = typeof value === 'string' || value instanceof Date ? new Date(value) : undefined;
+  if (!date || Number.isNaN(date.getTime())) {
+    problems.push(`spec.${field} is not a time: ${JSON.stringify(value)}`);
+    return undefined;
+  }
+  return date;
+}
+
+export function parseLease(object: LeaseObject): LeaseSnapshot {
+  const problems: string[] = [];
+  const resourceVersion = String(object.metadata?.resourceVersion ?? '');
+  const spec = object.spec;
+  if (spec === undefined || spec === null || typeof spec !== 'object') {
+    problems.push('the Lease has no spec');
+  }
+  const fields = (spec && typeof spec === 'object' ? spec : {}) as Record<string, unknown>;
+
+  let holderIdentity = '';
+  if (typeof fields.holderIdentity === 'string') holderIdentity = fields.holderIdentity;
+  else if (fields.holderIdentity !== undefined && fields.holderIdentity !== null) {
+    problems.push(`spec.holderIdentity is not a string: ${JSON.stringify(fields.holderIdentity)}`);
+  }
+
+  let leaseDurationSeconds: number | undefined;
+  const duration = fields.leaseDurationSeconds;
+  if (typeof duration === 'number' && Number.isInteger(duration) && duration >= 1 && duration <= MAX_LEASE_DURATION_SECONDS) {
+    leaseDurationSeconds = duration;
+  } else if (holderIdentity !== '') {
+    problems.push(`spec.leaseDurationSeconds is ${JSON.stringify(duration)}, not a whole number of seconds from 1 to ${MAX_LEASE_DURATION_SECONDS}`);
+  }
+
+  let leaseTransitions = 0;
+  const transitions = fields.leaseTransitions;
+  if (typeof transitions === 'number' && Number.isInteger(transitions) && transitions >= 0 && transitions <= INT32_MAX) {
+    leaseTransitions = transitions;
+  } else if (transitions !== undefined && transitions !== null) {
+    problems.push(`spec.leaseTransitions is ${JSON.stringify(transitions)}, not a count`);
+  }
+
+  return {
+    resourceVersion,
+    object,
+    problems,
+    record: {
+      holderIdentity,
+      leaseDurationSeconds,
+      acquireTime: parseTime(fields.acquireTime, 'acquireTime', problems),
+      renewTime: parseTime(fields.renewTime, 'renewTime', problems),
+      leaseTransitions,
+    },
+  };
+}
+
+/** MicroTime as the apiserver wants it: UTC with exactly six fractional digits. */
+export function formatMicroTime(date: Date): string {
+  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+/** The spec fields to write for a record, MicroTimes formatted for the wire. */
+export function recordToSpec(record: LeaseRecord): Record<string, unknown> {
+  return {
+    holderIdentity: record.holderIdentity,
+    leaseDurationSeconds: record.leaseDurationSeconds,
+    acquireTime: record.acquireTime && formatMicroTime(record.acquireTime),
+    renewTime: record.renewTime && formatMicroTime(record.renewTime),
+    leaseTransitions: record.leaseTransitions,
+  };
+}
+
+/**
+ * Whether resourceVersion `a` is newer than `b`. The apiserver's versions are etcd revisions and
+ * compare as integers (documented since Kubernetes 1.35); anything else counts as newer when different.
+ */
+export function isNewerVersion(a: string, b: string | undefined): boolean {
+  if (b === undefined) return true;
+  if (/^\d+$/.test(a) && /^\d+$/.test(b)) return BigInt(a) > BigInt(b);
+  return a !== b;
+}

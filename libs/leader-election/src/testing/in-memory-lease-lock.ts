@@ -1,0 +1,135 @@
+/**
+ * An in-memory Lease store with apiserver semantics (resourceVersions, 409 on stale writes and on
+ * create races, watch events) and fault injection, for fast unit tests of the algorithm.
+ */
+import { LockError, type LeaseLock, type LeaseWatchHandlers, type LockErrorKind } from '../elector/lease-lock.js';
+import { parseLease, recordToSpec, type LeaseObject, type LeaseRecord, type LeaseSnapshot } from '../elector/lease-record.js';
+
+export class InMemoryLeaseStore {
+  object: LeaseObject | undefined;
+  private version = 100;
+  readonly watchers = new Set<LeaseWatchHandlers>();
+  readonly name: string;
+  readonly namespace: string;
+
+  constructor(name = 'lease', namespace = 'default') {
+    this.name = name;
+    this.namespace = namespace;
+  }
+
+  snapshot(): LeaseSnapshot | undefined {
+    return this.object && parseLease(structuredClone(this.object));
+  }
+
+  /** Stores `spec` as-is (a hand edit), bumping the version and notifying watchers. */
+  put(spec: Record<string, unknown> | undefined): LeaseSnapshot {
+    this.object = {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: this.name, namespace: this.namespace, resourceVersion: String(++this.version) },
+      ...(spec === undefined ? {} : { spec: structuredClone(spec) }),
+    };
+    const snapshot = this.snapshot()!;
+    for (const watcher of this.watchers) watcher.onChange(this.snapshot());
+    return snapshot;
+  }
+
+  delete(): void {
+    this.object = undefined;
+    for (const watcher of this.watchers) watcher.onChange(undefined);
+  }
+
+  get holder(): string | undefined {
+    return this.snapshot()?.record.holderIdentity;
+  }
+}
+
+type Verb = 'get' | 'create' | 'update' | 'watch';
+
+/** One candidate's connection to the store, with its own faults and request counts. */
+export class InMemoryLeaseLock implements LeaseLock {
+  readonly description: string;
+  readonly requests: Record<Verb, number> = { get: 0, create: 0, update: 0, watch: 0 };
+  /** Every request fails with this kind until cleared (an outage or an RBAC denial). */
+  failure: LockErrorKind | undefined;
+  /** Requests never answer until their signal aborts (a hung connection). */
+  hang = false;
+  /** Set false to make this lock support no watch (polling only). */
+  watchSupported = true;
+  private readonly store: InMemoryLeaseStore;
+  private readonly watches = new Set<LeaseWatchHandlers>();
+
+  constructor(store: InMemoryLeaseStore) {
+    this.store = store;
+    this.description = `lease ${store.namespace}/${store.name}`;
+  }
+
+  private async request<T>(verb: Verb, signal: AbortSignal, action: () => T): Promise<T> {
+    this.requests[verb]++;
+    await Promise.resolve();
+    if (this.hang) {
+      await new Promise((_, reject) => {
+        const abort = () => reject(new LockError('timeout', `${verb} ${this.description} timed out`));
+        if (signal.aborted) abort();
+        signal.addEventListener('abort', abort, { once: true });
+      });
+    }
+    if (signal.aborted) throw new LockError('timeout', `${verb} ${this.description} aborted`);
+    if (this.failure) throw new LockError(this.failure, `${verb} ${this.description} failed: ${this.failure}`);
+    return action();
+  }
+
+  get(signal: AbortSignal): Promise<LeaseSnapshot | undefined> {
+    return this.request('get', signal, () => this.store.snapshot());
+  }
+
+  create(record: LeaseRecord, signal: AbortSignal): Promise<LeaseSnapshot> {
+    return this.request('create', signal, () => {
+      if (this.store.object) throw new LockError('conflict', `${this.description} already exists`, { status: 409 });
+      return this.store.put(recordToSpec(record));
+    });
+  }
+
+  update(record: LeaseRecord, basedOn: LeaseSnapshot, signal: AbortSignal): Promise<LeaseSnapshot> {
+    return this.request('update', signal, () => {
+      const current = this.store.snapshot();
+      if (!current) throw new LockError('conflict', `${this.description} was deleted`, { status: 404 });
+      if (current.resourceVersion !== basedOn.resourceVersion) {
+        throw new LockError('conflict', `${this.description} changed since ${basedOn.resourceVersion}`, { status: 409 });
+      }
+      return this.store.put({ ...current.object.spec, ...recordToSpec(record) });
+    });
+  }
+
+  get watch(): LeaseLock['watch'] {
+    if (!this.watchSupported) return undefined;
+    return (handlers) => {
+      this.requests.watch++;
+      if (this.failure) {
+        const failure = this.failure;
+        queueMicrotask(() => handlers.onClose(new LockError(failure, `watch failed: ${failure}`)));
+        return () => {};
+      }
+      this.watches.add(handlers);
+      this.store.watchers.add(handlers);
+      queueMicrotask(() => {
+        handlers.onOpen();
+        const snapshot = this.store.snapshot();
+        if (snapshot) handlers.onChange(snapshot);
+      });
+      return () => {
+        this.watches.delete(handlers);
+        this.store.watchers.delete(handlers);
+      };
+    };
+  }
+
+  /** Ends this candidate's watches with an error, as a dropped connection would. */
+  breakWatch(error = new LockError('unavailable', 'connection reset')): void {
+    for (const handlers of [...this.watches]) {
+      this.watches.delete(handlers);
+      this.store.watchers.delete(handlers);
+      handlers.onClose(error);
+    }
+  }
+}

@@ -1,0 +1,4 @@
+// `npm test` runs this first, so a cold Go build shows its progress instead of hiding in a test hook.
+import { ensureBinaries } from './binaries.ts';
+
+console.error(`control-plane binaries: ${ensureBinaries().source}`);

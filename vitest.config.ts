@@ -1,0 +1,28 @@
+import { resolve } from 'node:path';
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  // Nest's dependency injection needs legacy decorators with design-type metadata.
+  oxc: { decorators: { legacy: true, emitDecoratorMetadata: true } },
+  resolve: {
+    alias: { 'nestjs-lease-election': resolve(import.meta.dirname, 'libs/leader-election/src/index.ts') },
+  },
+  test: {
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit', include: ['libs/**/*.spec.ts', 'apps/**/*.spec.ts'] },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/**/*.spec.ts'],
+          globalSetup: ['test/harness/global-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+    ],
+  },
+});
