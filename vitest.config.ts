@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   // Nest's dependency injection needs legacy decorators with design-type metadata.
-  oxc: { decorators: { legacy: true, emitDecoratorMetadata: true } },
+  oxc: { decorator: { legacy: true, emitDecoratorMetadata: true } },
   resolve: {
     alias: { 'nestjs-lease-election': resolve(import.meta.dirname, 'libs/leader-election/src/index.ts') },
   },

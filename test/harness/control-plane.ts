@@ -22,6 +22,8 @@ export interface ClusterInfo {
   adminKubeconfig: string;
   /** Present for the local control plane: lets tests mint client certificates for new users. */
   pkiDir?: string;
+  /** Present for the local control plane: removed with it, so tests keep their files here. */
+  workDir?: string;
 }
 
 export async function freePort(): Promise<number> {
@@ -84,7 +86,7 @@ export class ControlPlane {
     this.server = server;
     this.admin = admin;
     this.adminKubeconfig = writeKubeconfig(join(dir, 'admin.kubeconfig'), server, admin.caPem, { name: 'admin', ...admin });
-    this.info = { server, adminKubeconfig: this.adminKubeconfig, pkiDir: join(dir, 'pki') };
+    this.info = { server, adminKubeconfig: this.adminKubeconfig, pkiDir: join(dir, 'pki'), workDir: dir };
     writeFileSync(join(dir, 'cluster.json'), JSON.stringify(this.info, null, 2));
     live.add(this);
   }

@@ -8,8 +8,9 @@ export interface KubeconfigUser {
   token?: string;
 }
 
+const b64 = (text: string): string => Buffer.from(text).toString('base64');
+
 export function writeKubeconfig(path: string, server: string, caPem: string, user: KubeconfigUser, namespace = 'default'): string {
-  const b64 = (text: string): string => Buffer.from(text).toString('base64');
   const credentials: Record<string, string> = {};
   if (user.certPem && user.keyPem) {
     credentials['client-certificate-data'] = b64(user.certPem);

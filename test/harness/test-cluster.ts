@@ -1,7 +1,7 @@
 // What an integration test uses: admin clients, a namespace of its own, and users with only the
 // rights the test grants (client certificates on the local control plane, ServiceAccount tokens elsewhere).
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -20,10 +20,12 @@ export interface MintedUser {
 export class TestCluster {
   readonly info: ClusterInfo;
   readonly admin: KubeConfig;
-  private readonly scratch = mkdtempSync(join(tmpdir(), 'nestjs-lease-election-test-'));
+  private readonly scratch: string;
 
   constructor(info: ClusterInfo) {
     this.info = info;
+    this.scratch = mkdtempSync(join(info.workDir ?? tmpdir(), 'test-'));
+    if (!info.workDir) process.once('exit', () => rmSync(this.scratch, { recursive: true, force: true }));
     this.admin = new KubeConfig();
     this.admin.loadFromFile(info.adminKubeconfig);
   }

@@ -270,13 +270,13 @@ export class LeaderElector {
   }
 
   private sleepUntil(at: number): Promise<void> {
-    return new Promise((resolve) => {
+    return new Promise<void>((resolve) => {
       this.wake = resolve;
       if (Number.isFinite(at)) this.sleepTimer = this.clock.setTimeout(resolve, at - this.clock.now());
     }).finally(() => {
       this.clock.clearTimeout(this.sleepTimer);
       this.wake = undefined;
-    }) as Promise<void>;
+    });
   }
 
   /** Re-evaluates the schedule now (a watch event, a settled term, stop). */
@@ -352,8 +352,23 @@ export class LeaderElector {
 
   // ---- the algorithm: one attempt, as client-go's tryAcquireOrRenew ----
 
-  private async tryAcquireOrRenew(leading: boolean): Promise<AttemptOutcome> {
-    const signal = AbortSignal.any([this.stopController.signal, AbortSignal.timeout(this.requestTimeout)]);
+  /**
+   * A signal for one attempt's requests: aborted after max(1 s, renewDeadline / 2), so a hung
+   * request can never outlive a term, and by stop() unless it is part of stopping (the release).
+   */
+  private withRequestTimeout<T>(action: (signal: AbortSignal) => Promise<T>, stoppable = true): Promise<T> {
+    const controller = new AbortController();
+    const timer = this.clock.setTimeout(() => controller.abort(
+      new LockError('timeout', `no answer from the apiserver within ${this.requestTimeout} ms`)), this.requestTimeout);
+    const signal = stoppable ? AbortSignal.any([this.stopController.signal, controller.signal]) : controller.signal;
+    return action(signal).finally(() => this.clock.clearTimeout(timer));
+  }
+
+  private tryAcquireOrRenew(leading: boolean): Promise<AttemptOutcome> {
+    return this.withRequestTimeout((signal) => this.attempt(leading, signal));
+  }
+
+  private async attempt(leading: boolean, signal: AbortSignal): Promise<AttemptOutcome> {
     const wallNow = this.clock.wallNow();
     try {
       // Fast path: a valid leader overwrites its own cached version without reading first.
@@ -549,14 +564,16 @@ export class LeaderElector {
     const deadline = this.clock.now() + this.options.renewDeadline;
     let basedOn = this.latest;
     while (this.clock.now() < deadline) {
-      const signal = AbortSignal.timeout(this.requestTimeout);
       try {
-        basedOn ??= await this.lock.get(signal);
-        if (!basedOn || basedOn.record.holderIdentity !== this.identity) return;
-        const now = this.clock.wallNow();
-        const released = await this.lock.update({
-          ...basedOn.record, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now,
-        }, basedOn, signal);
+        const released = await this.withRequestTimeout(async (signal) => {
+          basedOn ??= await this.lock.get(signal);
+          if (!basedOn || basedOn.record.holderIdentity !== this.identity) return undefined;
+          const now = this.clock.wallNow();
+          return this.lock.update({
+            ...basedOn.record, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now,
+          }, basedOn, signal);
+        }, false);
+        if (!released) return;
         this.remember(released);
         this.logger.log(`${this.identity} released ${this.lock.description}`);
         return;

@@ -56,6 +56,8 @@ export class InMemoryLeaseLock implements LeaseLock {
   hang = false;
   /** Set false to make this lock support no watch (polling only). */
   watchSupported = true;
+  /** New watches fail at once while set (the watch endpoint is down, requests still work). */
+  watchBroken = false;
   private readonly store: InMemoryLeaseStore;
   private readonly watches = new Set<LeaseWatchHandlers>();
 
@@ -69,12 +71,12 @@ export class InMemoryLeaseLock implements LeaseLock {
     await Promise.resolve();
     if (this.hang) {
       await new Promise((_, reject) => {
-        const abort = () => reject(new LockError('timeout', `${verb} ${this.description} timed out`));
+        const abort = () => reject(signal.reason);
         if (signal.aborted) abort();
         signal.addEventListener('abort', abort, { once: true });
       });
     }
-    if (signal.aborted) throw new LockError('timeout', `${verb} ${this.description} aborted`);
+    if (signal.aborted) throw signal.reason;
     if (this.failure) throw new LockError(this.failure, `${verb} ${this.description} failed: ${this.failure}`);
     return action();
   }
@@ -105,8 +107,8 @@ export class InMemoryLeaseLock implements LeaseLock {
     if (!this.watchSupported) return undefined;
     return (handlers) => {
       this.requests.watch++;
-      if (this.failure) {
-        const failure = this.failure;
+      if (this.failure || this.watchBroken) {
+        const failure = this.failure ?? 'unavailable';
         queueMicrotask(() => handlers.onClose(new LockError(failure, `watch failed: ${failure}`)));
         return () => {};
       }
@@ -126,7 +128,7 @@ export class InMemoryLeaseLock implements LeaseLock {
 
   /** Ends this candidate's watches with an error, as a dropped connection would. */
   breakWatch(error = new LockError('unavailable', 'connection reset')): void {
-    for (const handlers of [...this.watches]) {
+    for (const handlers of this.watches) {
       this.watches.delete(handlers);
       this.store.watchers.delete(handlers);
       handlers.onClose(error);

@@ -1,0 +1,382 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { FakeClock, settle } from '../testing/fake-clock.js';
+import { InMemoryLeaseLock, InMemoryLeaseStore } from '../testing/in-memory-lease-lock.js';
+import { LeaderElector, type ElectionEvent, type LeaderWork, type Term } from './leader-elector.js';
+import type { LeaderElectorOptions } from './options.js';
+
+const silent = { log: () => {}, warn: () => {}, error: () => {} };
+const TIMINGS = { leaseDuration: 15_000, renewDeadline: 10_000, retryPeriod: 2_000 };
+
+interface Candidate {
+  elector: LeaderElector;
+  lock: InMemoryLeaseLock;
+  events: ElectionEvent[];
+  exits: number[];
+  warnings: string[];
+}
+
+describe('LeaderElector', () => {
+  let clock: FakeClock;
+  let store: InMemoryLeaseStore;
+  const started: LeaderElector[] = [];
+
+  function candidate(identity: string, options: Partial<LeaderElectorOptions> = {}, random = () => 0.5): Candidate {
+    const lock = new InMemoryLeaseLock(store);
+    const exits: number[] = [];
+    const warnings: string[] = [];
+    const elector = new LeaderElector(
+      { leaseName: 'lease', namespace: 'default', identity, lossPolicy: 'rejoin', ...TIMINGS, ...options },
+      { lock, clock, random, exit: (code) => exits.push(code), logger: { ...silent, warn: (m) => warnings.push(m) } },
+    );
+    const events: ElectionEvent[] = [];
+    elector.events$.subscribe((event) => events.push(event));
+    return { elector, lock, events, exits, warnings };
+  }
+
+  function start(c: Candidate, work?: LeaderWork): Candidate {
+    c.elector.start(work);
+    started.push(c.elector);
+    return c;
+  }
+
+  function setup(): void {
+    clock = new FakeClock();
+    store = new InMemoryLeaseStore();
+  }
+
+  afterEach(async () => {
+    const stopping = Promise.all(started.splice(0).map((elector) => elector.stop()));
+    await clock.advance(60_000); // past any settleTimeout a test's unfinished work runs into
+    await stopping;
+  });
+
+  it('creates the Lease on first acquisition, with client-go fields and fencing token 0', async () => {
+    setup();
+    const a = start(candidate('a'));
+    await clock.advance(0);
+    expect(a.elector.isLeader()).toBe(true);
+    expect(a.elector.term?.fencingToken).toBe(0);
+    const spec = store.object!.spec!;
+    expect(spec).toMatchObject({ holderIdentity: 'a', leaseDurationSeconds: 15, leaseTransitions: 0 });
+    expect(spec.renewTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+    expect(spec.acquireTime).toBe(spec.renewTime);
+  });
+
+  it('lets exactly one of three candidates lead, and the others report it as leader', async () => {
+    setup();
+    const all = ['a', 'b', 'c'].map((id) => start(candidate(id)));
+    await clock.advance(10_000);
+    expect(all.filter((c) => c.elector.isLeader())).toHaveLength(1);
+    const leader = store.holder;
+    for (const c of all) expect(c.elector.leader).toBe(leader);
+    // Losing racers met 409s, not errors.
+    expect(all.flatMap((c) => c.events).filter((e) => e.type === 'error')).toHaveLength(0);
+  });
+
+  it('renews every retryPeriod with the cached object, without reading first', async () => {
+    setup();
+    const a = start(candidate('a'));
+    await clock.advance(0);
+    const gets = a.lock.requests.get;
+    await clock.advance(20_000);
+    expect(a.lock.requests.update).toBe(10);
+    expect(a.lock.requests.get).toBe(gets);
+    expect(a.elector.term?.fencingToken).toBe(0);
+  });
+
+  it('takes over a dead leader only after a full leaseDuration since it last saw the record change', async () => {
+    setup();
+    const a = start(candidate('a'));
+    await clock.advance(0);
+    const b = start(candidate('b'));
+    await clock.advance(1_000);
+    expect(b.elector.leader).toBe('a');
+    // The leader dies: its requests fail from now on. The last change b saw was a's renewal at 0 or 2 s.
+    a.lock.failure = 'unavailable';
+    const seenAt = b.elector['observed']!.at;
+    const waited = await clock.advanceUntil(() => b.elector.isLeader(), 30_000, 5);
+    const takeoverAt = clock.now();
+    expect(takeoverAt).toBeGreaterThanOrEqual(seenAt + 15_000);
+    // Scheduled for the instant of expiry (plus at most 20 ms spread), not the next poll.
+    expect(takeoverAt - (seenAt + 15_000)).toBeLessThanOrEqual(25);
+    expect(waited).toBeGreaterThan(0);
+    expect(store.object!.spec).toMatchObject({ holderIdentity: 'b', leaseTransitions: 1 });
+    expect(b.elector.term?.fencingToken).toBe(1);
+  });
+
+  it('steps down exactly renewDeadline after the last renewal it sent, before anyone can take over', async () => {
+    setup();
+    let term: Term | undefined;
+    const a = start(candidate('a'), (t) => { term = t; });
+    await clock.advance(0);
+    const b = start(candidate('b'));
+    await clock.advance(1_000);
+    a.lock.failure = 'unavailable';
+    const lastRenewal = a.elector.lastRenewedAt!;
+    await clock.advanceUntil(() => term!.signal.aborted, 20_000, 1);
+    expect(clock.now()).toBe(lastRenewal + 10_000);
+    expect((term!.signal.reason as Error).message).toContain('renew-deadline');
+    expect(b.elector.isLeader()).toBe(false);
+    expect(a.events.some((e) => e.type === 'lost' && e.reason === 'renew-deadline')).toBe(true);
+  });
+
+  it('knows it lost the moment a paused process resumes, before any timer fires', async () => {
+    setup();
+    let term: Term | undefined;
+    const a = start(candidate('a'), (t) => { term = t; });
+    await clock.advance(0);
+    expect(a.elector.isLeader()).toBe(true);
+    clock.jump(10_000); // SIGSTOP for renewDeadline: no timer ran
+    expect(a.elector.isLeader()).toBe(false);
+    expect(term!.isValid()).toBe(false);
+    expect(a.elector.term).toBeUndefined();
+  });
+
+  it('on a 409 when renewing, re-reads the Lease and keeps leading if it is still ours', async () => {
+    setup();
+    const a = start(candidate('a'));
+    await clock.advance(0);
+    // Someone bumps the version without changing the holder (e.g. a label edit).
+    // Without a watch the leader cannot know of the edit until its cached write is refused.
+    a.lock.breakWatch();
+    a.lock.watchSupported = false;
+    store.put({ ...store.object!.spec });
+    await clock.advance(2_000);
+    expect(a.elector.isLeader()).toBe(true);
+    expect(a.events.some((e) => e.type === 'slow-path')).toBe(true);
+    expect(a.elector.term?.fencingToken).toBe(0);
+  });
+
+  it('steps down at once when the Lease is taken by someone else', async () => {
+    setup();
+    let term: Term | undefined;
+    const a = start(candidate('a'), (t) => { term = t; });
+    await clock.advance(0);
+    store.put({ ...store.object!.spec, holderIdentity: 'intruder', leaseTransitions: 1 });
+    await settle();
+    expect(term!.signal.aborted).toBe(true);
+    expect(a.elector.isLeader()).toBe(false);
+    expect(a.events).toContainEqual({ type: 'lost', identity: 'a', reason: 'lease-taken' });
+  });
+
+  it('releases on stop only after the work has settled, and a watching follower takes over at once', async () => {
+    setup();
+    let finishWork!: () => void;
+    const order: string[] = [];
+    const a = start(candidate('a'), (term) => new Promise<void>((resolve) => {
+      term.signal.addEventListener('abort', () => order.push('aborted'));
+      finishWork = () => { order.push('work settled'); resolve(); };
+    }));
+    await clock.advance(0);
+    const b = start(candidate('b'));
+    await clock.advance(500);
+    const stopping = a.elector.stop();
+    await settle();
+    expect(store.holder).toBe('a'); // still waiting for the work
+    finishWork();
+    await stopping;
+    expect(order).toEqual(['aborted', 'work settled']);
+    expect(store.object!.spec).toMatchObject({ leaseDurationSeconds: 1, leaseTransitions: 0 });
+    await clock.advance(20); // the follower's spread after a release event
+    expect(store.holder).toBe('b');
+    expect(b.elector.isLeader()).toBe(true);
+    expect(store.object!.spec!.leaseTransitions).toBe(1);
+  });
+
+  it('leaves the lease to expire when the work ignores its signal past settleTimeout', async () => {
+    setup();
+    const a = start(candidate('a', { settleTimeout: 1_000 }), () => new Promise<void>(() => {}));
+    await clock.advance(0);
+    const stopping = a.elector.stop();
+    await clock.advance(1_000);
+    await stopping;
+    expect(store.holder).toBe('a');
+  });
+
+  it('never touches a lease someone else holds when stopping', async () => {
+    setup();
+    const a = start(candidate('a'));
+    await clock.advance(0);
+    a.lock.watchSupported = false;
+    const b = start(candidate('b'));
+    await clock.advance(100);
+    await a.elector.stop();
+    await clock.advance(100);
+    const version = store.snapshot()!.resourceVersion;
+    expect(b.elector.isLeader()).toBe(true);
+    await b.elector.stop(); // releases its own
+    expect(store.snapshot()!.resourceVersion).not.toBe(version);
+    // a's stop left b's record alone: one release by a, then b's term and release.
+    expect(a.lock.requests.update).toBe(1);
+  });
+
+  it("exits with code 1 after an involuntary loss under lossPolicy 'exit', once the work settled", async () => {
+    setup();
+    const a = start(candidate('a', { lossPolicy: 'exit' }));
+    await clock.advance(0);
+    a.lock.failure = 'unavailable';
+    await clock.advance(10_000);
+    await settle();
+    expect(a.exits).toEqual([1]);
+  });
+
+  it("under lossPolicy 'rejoin' waits for the work to settle, then competes again", async () => {
+    setup();
+    let finishWork!: () => void;
+    let terms = 0;
+    const a = start(candidate('a'), () => {
+      terms++;
+      return new Promise<void>((resolve) => { finishWork = resolve; });
+    });
+    await clock.advance(0);
+    a.lock.failure = 'unavailable';
+    await clock.advance(10_000);
+    expect(a.elector.isLeader()).toBe(false);
+    a.lock.failure = undefined;
+    await clock.advance(10_000);
+    expect(terms).toBe(1); // not rejoined: the work has not settled
+    finishWork();
+    await clock.advanceUntil(() => a.elector.isLeader(), 10_000);
+    expect(terms).toBe(2);
+    expect(a.elector.term?.fencingToken).toBe(1);
+    expect(a.exits).toEqual([]);
+  });
+
+  it('hands out growing fencing tokens even when the Lease is deleted and re-created', async () => {
+    setup();
+    const a = start(candidate('a'));
+    await clock.advance(0);
+    await a.elector.stepDown();
+    store.delete();
+    await clock.advanceUntil(() => a.elector.isLeader(), 40_000);
+    expect(a.elector.term?.fencingToken).toBe(1);
+  });
+
+  it('steps down when the Lease it holds is deleted', async () => {
+    setup();
+    const a = start(candidate('a'));
+    await clock.advance(0);
+    store.delete();
+    await settle();
+    expect(a.events).toContainEqual({ type: 'lost', identity: 'a', reason: 'lease-deleted' });
+  });
+
+  it('stepDown hands over to a peer and sits out instead of re-taking the lease', async () => {
+    setup();
+    const a = start(candidate('a'));
+    await clock.advance(0);
+    const b = start(candidate('b'));
+    await clock.advance(100);
+    await a.elector.stepDown();
+    await clock.advance(50);
+    expect(b.elector.isLeader()).toBe(true);
+    expect(a.elector.isLeader()).toBe(false);
+    expect(a.elector.leader).toBe('b');
+  });
+
+  describe('malformed Leases edited by hand', () => {
+    const free: Array<[string, Record<string, unknown> | undefined]> = [
+      ['no spec', undefined],
+      ['a non-string holder', { holderIdentity: 42, leaseDurationSeconds: 15 }],
+      ['negative transitions and no holder', { holderIdentity: '', leaseTransitions: -3 }],
+    ];
+    for (const [what, spec] of free) {
+      it(`${what}: nobody validly holds it, so it is taken at once`, async () => {
+        setup();
+        store.put(spec);
+        const a = start(candidate('a'));
+        await clock.advance(0);
+        expect(a.elector.isLeader()).toBe(true);
+        expect(store.object!.spec).toMatchObject({ holderIdentity: 'a', leaseDurationSeconds: 15 });
+      });
+    }
+
+    const held: Array<[string, Record<string, unknown>]> = [
+      ['a negative duration', { holderIdentity: 'x', leaseDurationSeconds: -5 }],
+      ['a huge duration', { holderIdentity: 'x', leaseDurationSeconds: 2 ** 31 - 1 }],
+      ['a string duration', { holderIdentity: 'x', leaseDurationSeconds: '15' }],
+      ['unparsable times', { holderIdentity: 'x', leaseDurationSeconds: 15, renewTime: 'yesterday', acquireTime: 7 }],
+    ];
+    for (const [what, spec] of held) {
+      it(`a holder with ${what}: respected for our own leaseDuration, logged, then taken`, async () => {
+        setup();
+        store.put(spec);
+        const a = start(candidate('a'));
+        await clock.advance(14_900);
+        expect(a.elector.isLeader()).toBe(false);
+        expect(a.warnings.some((w) => w.includes('edited by hand'))).toBe(true);
+        await clock.advance(200);
+        expect(a.elector.isLeader()).toBe(true);
+        expect(store.object!.spec).toMatchObject({ holderIdentity: 'a', leaseDurationSeconds: 15 });
+      });
+    }
+  });
+
+  describe('followers and the watch', () => {
+    it('a follower with a healthy watch makes no periodic reads', async () => {
+      setup();
+      start(candidate('a'));
+      await clock.advance(0);
+      const b = start(candidate('b'));
+      await clock.advance(1_000);
+      const before = { ...b.lock.requests };
+      await clock.advance(60_000);
+      expect(b.lock.requests).toEqual(before);
+      expect(b.elector.isLeader()).toBe(false);
+    });
+
+    it('falls back to jittered polling when the watch breaks, and stops polling once it is back', async () => {
+      setup();
+      start(candidate('a'));
+      await clock.advance(0);
+      const b = start(candidate('b'));
+      await clock.advance(1_000);
+      b.lock.watchBroken = true;
+      b.lock.breakWatch();
+      const gets = b.lock.requests.get;
+      await clock.advance(10_000);
+      // Polled with jitter while the watch was down: 2 to 4.4 s apart.
+      expect(b.lock.requests.get - gets).toBeGreaterThanOrEqual(3);
+      expect(b.lock.requests.watch).toBeGreaterThanOrEqual(3); // kept trying to re-open it
+      b.lock.watchBroken = false;
+      await clock.advance(30_000); // longest backoff
+      const settled = b.lock.requests.get;
+      await clock.advance(60_000);
+      expect(b.lock.requests.get).toBe(settled);
+      expect(b.elector.leader).toBe('a');
+    });
+
+    it('polls every retryPeriod × [1, 2.2) without a watch', async () => {
+      for (const [random, interval] of [[0, 2_000], [0.999, 2_000 * (1 + 0.999 * 1.2)]] as const) {
+        setup();
+        store.put({ holderIdentity: 'x', leaseDurationSeconds: 3600 });
+        const b = candidate('b', {}, () => random);
+        b.lock.watchSupported = false;
+        start(b);
+        await clock.advance(0);
+        const times: number[] = [];
+        const get = b.lock.get.bind(b.lock);
+        b.lock.get = (signal) => { times.push(clock.now()); return get(signal); };
+        await clock.advance(30_000);
+        const gaps = times.slice(1).map((t, i) => t - times[i]);
+        expect(gaps.length).toBeGreaterThan(3);
+        for (const gap of gaps) expect(gap).toBeCloseTo(interval, 3);
+        await b.elector.stop();
+      }
+    });
+  });
+
+  it('aborts a hung request after max(1 s, renewDeadline / 2)', async () => {
+    setup();
+    const a = candidate('a');
+    a.lock.hang = true;
+    start(a);
+    await clock.advance(4_999);
+    expect(a.events.filter((e) => e.type === 'error')).toHaveLength(0);
+    await clock.advance(1);
+    const errors = a.events.filter((e) => e.type === 'error' && e.during === 'acquire');
+    expect(errors).toHaveLength(1);
+    expect((errors[0] as { error: Error }).error.message).toContain('5000 ms');
+    a.lock.hang = false;
+  });
+});
