@@ -10,3 +10,6 @@ export {
   DEFAULT_TIMINGS, InvalidElectorOptionsError,
   type ElectorLogger, type LeaderElectorOptions, type LeaderElectorTimings, type LossPolicy,
 } from './options.js';
+export { createLeaderElector, type KubernetesElectorOptions } from './create-leader-elector.js';
+export { defaultNamespace, KubeConfigError, loadKubeConfig, SERVICE_ACCOUNT_NAMESPACE_FILE } from './kube-config.js';
+export { KubernetesLeaseLock, leaseRoleRule } from './kubernetes-lease-lock.js';
