@@ -5,7 +5,10 @@ export default defineConfig({
   // Nest's dependency injection needs legacy decorators with design-type metadata.
   oxc: { decorator: { legacy: true, emitDecoratorMetadata: true } },
   resolve: {
-    alias: { 'nestjs-lease-election': resolve(import.meta.dirname, 'libs/leader-election/src/index.ts') },
+    alias: [
+      { find: /^nestjs-lease-election\/terminus$/, replacement: resolve(import.meta.dirname, 'libs/leader-election/src/terminus/index.ts') },
+      { find: /^nestjs-lease-election$/, replacement: resolve(import.meta.dirname, 'libs/leader-election/src/index.ts') },
+    ],
   },
   test: {
     projects: [

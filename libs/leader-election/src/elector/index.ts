@@ -13,3 +13,4 @@ export {
 export { createLeaderElector, type KubernetesElectorOptions } from './create-leader-elector.js';
 export { defaultNamespace, KubeConfigError, loadKubeConfig, SERVICE_ACCOUNT_NAMESPACE_FILE } from './kube-config.js';
 export { KubernetesLeaseLock, leaseRoleRule } from './kubernetes-lease-lock.js';
+export { DEFAULT_HEALTH_TOLERANCE_MS, electionHealth, type ElectionHealth } from './healthz.js';

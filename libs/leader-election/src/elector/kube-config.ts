@@ -43,9 +43,7 @@ function checked(kubeConfig: KubeConfig, where: string): KubeConfig {
   if (!cluster) {
     throw new KubeConfigError(`${where} has no current cluster: set current-context, or run inside a pod with a service account`);
   }
-  try {
-    new URL(cluster.server);
-  } catch {
+  if (!URL.canParse(cluster.server)) {
     throw new KubeConfigError(`${where}: cluster "${cluster.name}" has no valid server URL (${JSON.stringify(cluster.server)})`);
   }
   return kubeConfig;

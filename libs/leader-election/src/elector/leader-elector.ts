@@ -143,6 +143,7 @@ export class LeaderElector {
   private latest: LeaseSnapshot | undefined;
   /** Highest leaseTransitions seen, so a re-created Lease still hands out growing fencing tokens. */
   private highestTransitions = -1;
+  private lastRenewalSentAt: number | undefined;
 
   private running = false;
   private stopping = false;
@@ -200,9 +201,23 @@ export class LeaderElector {
     return this.isLeader() ? this.current?.term : undefined;
   }
 
-  /** Monotonic time of the last successful renewal while leading, for health checks. */
+  /** Monotonic time the current term last renewed, while there is one. */
   get lastRenewedAt(): number | undefined {
     return this.current?.renewedAt;
+  }
+
+  /**
+   * How long ago this instance last renewed, while the Lease as last seen still names it (even
+   * after its term ended): what client-go's HealthzAdaptor checks. undefined for a follower.
+   */
+  lastRenewalAge(): number | undefined {
+    if (this.latest?.record.holderIdentity !== this.identity || this.lastRenewalSentAt === undefined) return undefined;
+    return this.clock.now() - this.lastRenewalSentAt;
+  }
+
+  /** Whether the Lease has been read (or watched) at least once: the apiserver is reachable. */
+  get synced(): boolean {
+    return this.observed !== undefined;
   }
 
   /** Between start() and the end of stop(). */
@@ -335,6 +350,7 @@ export class LeaderElector {
     switch (outcome.kind) {
       case 'ours':
         state.renewedAt = sentAt;
+        this.lastRenewalSentAt = sentAt;
         this.armDeadline(state);
         this.emit({ type: 'renewed', identity: this.identity, latencyMs: this.clock.now() - sentAt });
         break;
@@ -489,6 +505,7 @@ export class LeaderElector {
       },
     };
     this.current = state;
+    this.lastRenewalSentAt = sentAt;
     this.armDeadline(state);
     this.logger.log(`${identity} became leader of ${this.lock.description} (fencing token ${state.term.fencingToken})`);
     this.leadershipSubject.next(true);

@@ -1,0 +1,27 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { LeaderElectionModule } from 'nestjs-lease-election';
+import type { ExampleConfig } from './config.js';
+import { EventLog } from './event-log.js';
+import { Reconciler } from './reconciler.service.js';
+
+@Module({})
+export class AppModule {
+  static register(config: ExampleConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        LeaderElectionModule.forRoot({
+          leaseName: config.leaseName,
+          namespace: config.namespace,
+          identity: config.identity,
+          kubeConfig: config.kubeConfig,
+          leaseDuration: config.leaseDuration,
+          renewDeadline: config.renewDeadline,
+          retryPeriod: config.retryPeriod,
+          healthServer: { port: config.port },
+        }),
+      ],
+      providers: [EventLog, Reconciler],
+    };
+  }
+}

@@ -1,0 +1,63 @@
+/** The example's flags, each falling back to the environment, as the original Go example's were. */
+import { parseArgs } from 'node:util';
+
+export interface ExampleConfig {
+  kubeConfig?: string;
+  identity?: string;
+  port: number;
+  leaseName: string;
+  namespace?: string;
+  leaseDuration?: number;
+  renewDeadline?: number;
+  retryPeriod?: number;
+}
+
+export const USAGE = `usage: example [flags]
+  --kube-config, --kubeconfig PATH  kubeconfig (env KUBECONFIG; default ~/.kube/config, then in-cluster)
+  --id ID                           identity (env POD_NAME; default hostname + random suffix)
+  --port PORT                       health server port (env HEALTH_PORT; default 8080, 0 = any free port)
+  --lease-name NAME                 Lease name (env LEASE_NAME; default example-controller)
+  --namespace NS                    namespace (env POD_NAMESPACE; default the pod's or the context's)
+  --lease-duration SECONDS          default 15 (env LEASE_DURATION)
+  --renew-deadline SECONDS          default 10 (env RENEW_DEADLINE)
+  --retry-period SECONDS            default 2 (env RETRY_PERIOD)`;
+
+function seconds(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed <= 0) throw new Error(`--${flag} must be a positive number of seconds, got ${JSON.stringify(value)}`);
+  return Math.round(parsed * 1000);
+}
+
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ExampleConfig {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      'kube-config': { type: 'string' },
+      kubeconfig: { type: 'string' },
+      id: { type: 'string' },
+      port: { type: 'string' },
+      'lease-name': { type: 'string' },
+      namespace: { type: 'string' },
+      'lease-duration': { type: 'string' },
+      'renew-deadline': { type: 'string' },
+      'retry-period': { type: 'string' },
+      help: { type: 'boolean' },
+    },
+    strict: true,
+  });
+  if (values.help) throw new Error(USAGE);
+  const portText = values.port ?? env.HEALTH_PORT ?? '8080';
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a TCP port, got ${JSON.stringify(portText)}`);
+  return {
+    kubeConfig: values['kube-config'] ?? values.kubeconfig ?? (env.KUBECONFIG || undefined),
+    identity: values.id ?? (env.POD_NAME || undefined),
+    port,
+    leaseName: values['lease-name'] ?? env.LEASE_NAME ?? 'example-controller',
+    namespace: values.namespace ?? (env.POD_NAMESPACE || undefined),
+    leaseDuration: seconds('lease-duration', values['lease-duration'] ?? env.LEASE_DURATION),
+    renewDeadline: seconds('renew-deadline', values['renew-deadline'] ?? env.RENEW_DEADLINE),
+    retryPeriod: seconds('retry-period', values['retry-period'] ?? env.RETRY_PERIOD),
+  };
+}

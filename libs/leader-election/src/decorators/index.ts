@@ -1,0 +1,1 @@
+export { OnLeader } from './on-leader.decorator.js';

@@ -1,0 +1,75 @@
+/**
+ * A small HTTP server for /healthz, /livez and /readyz, for apps without an HTTP server of their
+ * own (a controller built with createApplicationContext), as the original Go package had.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import type { LeaderElectionModuleOptions } from '../interfaces/leader-election-options.interface.js';
+import { LOGGER_CONTEXT } from '../leader-election.constants.js';
+import { LEADER_ELECTION_OPTIONS } from '../leader-election.module-definition.js';
+import { LeaderElectionHealthService } from './leader-election-health.service.js';
+
+@Injectable()
+export class LeaderElectionHealthServer implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(LOGGER_CONTEXT);
+  private readonly options: LeaderElectionModuleOptions;
+  private readonly health: LeaderElectionHealthService;
+  private server: Server | undefined;
+
+  constructor(@Inject(LEADER_ELECTION_OPTIONS) options: LeaderElectionModuleOptions, health: LeaderElectionHealthService) {
+    this.options = options;
+    this.health = health;
+  }
+
+  /** The bound address, once listening (port 0 in the options picks a free port). */
+  address(): AddressInfo | undefined {
+    const address = this.server?.address();
+    return address && typeof address === 'object' ? address : undefined;
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    const config = this.options.healthServer;
+    if (!config) return;
+    const server = createServer((request, response) => {
+      void this.respond(request.method ?? 'GET', (request.url ?? '/').split('?')[0]).then(({ status, body }) => {
+        response.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+        response.end(request.method === 'HEAD' ? undefined : JSON.stringify(body));
+      });
+    });
+    const host = config.host ?? '0.0.0.0';
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (error) => reject(new Error(`the health server cannot listen on ${host}:${config.port}: ${error.message}`)));
+      server.listen(config.port, host, () => resolve());
+    });
+    this.server = server;
+    this.logger.log(`health server on http://${host}:${this.address()!.port} (/healthz, /livez, /readyz)`);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+
+  private async respond(method: string, path: string): Promise<{ status: number; body: unknown }> {
+    if (method !== 'GET' && method !== 'HEAD') return { status: 405, body: { status: 'error', message: 'method not allowed' } };
+    switch (path) {
+      case '/healthz':
+      case '/livez': {
+        const report = await this.health.check();
+        return { status: report.healthy ? 200 : 503, body: { status: report.healthy ? 'ok' : 'error', ...report } };
+      }
+      case '/readyz': {
+        const ready = this.health.ready();
+        return { status: ready ? 200 : 503, body: { status: ready ? 'ok' : 'error' } };
+      }
+      default:
+        return { status: 404, body: { status: 'error', message: 'try /healthz, /livez or /readyz' } };
+    }
+  }
+}

@@ -1,0 +1,46 @@
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { LeaderElectorTimings, LossPolicy } from '../elector/options.js';
+
+/** What happens when an @OnLeader method throws while this instance still leads. */
+export type WorkErrorPolicy =
+  /** Log it and call the method again after a backoff (1 s, doubling up to 30 s). */
+  | 'restart'
+  /** Log it, give the lease up (stepDown) and let a peer try. */
+  | 'step-down';
+
+/** One election: a Lease and how it is held. */
+export interface ElectionOptions extends LeaderElectorTimings {
+  leaseName: string;
+  /** Default: the pod's namespace (POD_NAMESPACE or the service account's), else the kubeconfig context's. */
+  namespace?: string;
+  /** After an involuntary loss: 'exit' the process (default) or 'rejoin' once the work has settled. */
+  lossPolicy?: LossPolicy;
+  /** How long @OnLeader work may take to finish after its signal aborts, in ms. Default 30000. */
+  settleTimeout?: number;
+  /** Release the Lease on shutdown, after the work has finished. Default true. */
+  releaseOnStop?: boolean;
+  /** Default for the @OnLeader methods of this election. Default 'restart'. */
+  workErrorPolicy?: WorkErrorPolicy;
+}
+
+export interface HealthServerOptions {
+  /** TCP port for /healthz, /livez and /readyz; 0 picks a free one. */
+  port: number;
+  /** Default '0.0.0.0' so the kubelet can reach it. */
+  host?: string;
+}
+
+export interface LeaderElectionModuleOptions extends ElectionOptions {
+  /** Default: POD_NAME, else the hostname with a random suffix (and a warning). */
+  identity?: string;
+  /** A kubeconfig path, a KubeConfig, or nothing: KUBECONFIG, ~/.kube/config, then the in-cluster service account. */
+  kubeConfig?: string | KubeConfig;
+  /** More elections by name, for `@OnLeader('name')`; each inherits the options above and overrides what it sets. */
+  elections?: Record<string, Partial<ElectionOptions> & { leaseName: string }>;
+  /** Extra time past leaseDuration before a leader that cannot renew reports unhealthy, in ms. Default 20000. */
+  healthTolerance?: number;
+  /** The app's own liveness check, served with the election's health; throw (or reject) when unhealthy. */
+  livenessCheck?: () => unknown;
+  /** Serve health on a port of its own, for apps without an HTTP server. */
+  healthServer?: HealthServerOptions;
+}

@@ -1,0 +1,79 @@
+/** Finds the @OnLeader methods of every provider and controller, once, at module init. */
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
+import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
+import type { LeaderElector, Term } from './elector/leader-elector.js';
+import type { OnLeaderOptions } from './interfaces/on-leader-options.interface.js';
+import { LEADER_ELECTORS, ON_LEADER_METADATA } from './leader-election.constants.js';
+
+export interface LeaderMethod {
+  /** "ClassName.method", for log lines. */
+  name: string;
+  election: string;
+  onError: OnLeaderOptions['onError'];
+  invoke(term: Term): Promise<unknown>;
+}
+
+@Injectable()
+export class LeaderElectionExplorer implements OnModuleInit {
+  private readonly byElection = new Map<string, LeaderMethod[]>();
+  private readonly discovery: DiscoveryService;
+  private readonly scanner: MetadataScanner;
+  private readonly reflector: Reflector;
+  private readonly electors: Map<string, LeaderElector>;
+
+  constructor(
+    discovery: DiscoveryService,
+    scanner: MetadataScanner,
+    reflector: Reflector,
+    @Inject(LEADER_ELECTORS) electors: Map<string, LeaderElector>,
+  ) {
+    this.discovery = discovery;
+    this.scanner = scanner;
+    this.reflector = reflector;
+    this.electors = electors;
+  }
+
+  onModuleInit(): void {
+    const problems: string[] = [];
+    for (const wrapper of [...this.discovery.getProviders(), ...this.discovery.getControllers()]) {
+      problems.push(...this.explore(wrapper));
+    }
+    if (problems.length > 0) throw new Error(`@OnLeader cannot be used as written:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+
+  methodsOf(election: string): readonly LeaderMethod[] {
+    return this.byElection.get(election) ?? [];
+  }
+
+  private explore(wrapper: InstanceWrapper): string[] {
+    const prototype = (wrapper.metatype as { prototype?: object } | undefined)?.prototype;
+    if (!prototype || typeof wrapper.metatype !== 'function') return [];
+    const problems: string[] = [];
+    for (const methodName of this.scanner.getAllMethodNames(prototype)) {
+      const method = (prototype as Record<string, unknown>)[methodName];
+      if (typeof method !== 'function') continue;
+      const options = this.reflector.get<OnLeaderOptions | undefined>(ON_LEADER_METADATA, method);
+      if (!options) continue;
+      const name = `${wrapper.metatype.name}.${methodName}`;
+      const election = options.election!;
+      if (!wrapper.isDependencyTreeStatic() || wrapper.isTransient) {
+        problems.push(`${name} is on a ${wrapper.isTransient ? 'transient' : 'request-scoped'} provider; ` +
+          '@OnLeader methods must live on singleton providers or controllers (default scope, no request-scoped dependencies)');
+        continue;
+      }
+      if (!this.electors.has(election)) {
+        problems.push(`${name} names election "${election}", which is not configured (configured: ${[...this.electors.keys()].join(', ')})`);
+        continue;
+      }
+      const instance = wrapper.instance as Record<string, (term: Term) => unknown>;
+      const methods = this.byElection.get(election) ?? [];
+      methods.push({
+        name, election, onError: options.onError,
+        invoke: async (term) => instance[methodName].call(instance, term),
+      });
+      this.byElection.set(election, methods);
+    }
+    return problems;
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * Runs the elections through Nest's lifecycle: they start after bootstrap (without holding up
+ * listen(), so probes answer while this instance still follows) and stop on shutdown in the only
+ * safe order: abort the leader work, wait for it, then release the lease.
+ */
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import type { LeaderElector, Term } from './elector/leader-elector.js';
+import type { ElectionOptions, LeaderElectionModuleOptions, WorkErrorPolicy } from './interfaces/leader-election-options.interface.js';
+import { LEADER_ELECTORS, LOGGER_CONTEXT, MAX_RESTART_BACKOFF_MS } from './leader-election.constants.js';
+import { LeaderElectionExplorer, type LeaderMethod } from './leader-election.explorer.js';
+import { LEADER_ELECTION_OPTIONS } from './leader-election.module-definition.js';
+import { electionsOf } from './leader-electors.provider.js';
+
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+}
+
+@Injectable()
+export class LeaderElectionOrchestrator implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger(LOGGER_CONTEXT);
+  private readonly electors: Map<string, LeaderElector>;
+  private readonly explorer: LeaderElectionExplorer;
+  private readonly elections: Map<string, ElectionOptions>;
+
+  constructor(
+    @Inject(LEADER_ELECTORS) electors: Map<string, LeaderElector>,
+    explorer: LeaderElectionExplorer,
+    @Inject(LEADER_ELECTION_OPTIONS) options: LeaderElectionModuleOptions,
+  ) {
+    this.electors = electors;
+    this.explorer = explorer;
+    this.elections = electionsOf(options);
+  }
+
+  onApplicationBootstrap(): void {
+    for (const [name, elector] of this.electors) {
+      elector.start((term) => this.runTerm(name, elector, term));
+    }
+  }
+
+  /** Earliest shutdown hook, so leader work stops while the providers it uses still exist. */
+  async onModuleDestroy(): Promise<void> {
+    await Promise.all([...this.electors.values()].map((elector) => elector.stop()));
+  }
+
+  private async runTerm(election: string, elector: LeaderElector, term: Term): Promise<void> {
+    const policy = this.elections.get(election)?.workErrorPolicy ?? 'restart';
+    await Promise.all(this.explorer.methodsOf(election).map((method) => this.run(method, method.onError ?? policy, elector, term)));
+  }
+
+  private async run(method: LeaderMethod, policy: WorkErrorPolicy, elector: LeaderElector, term: Term): Promise<void> {
+    let backoff = 1000;
+    while (!term.signal.aborted) {
+      try {
+        await method.invoke(term);
+        return;
+      } catch (error) {
+        if (term.signal.aborted) return;
+        const reason = error instanceof Error ? error.stack ?? error.message : String(error);
+        if (policy === 'step-down') {
+          this.logger.error(`${method.name} failed while leading ${elector.options.leaseName}; stepping down: ${reason}`);
+          void elector.stepDown();
+          return;
+        }
+        this.logger.error(`${method.name} failed while leading ${elector.options.leaseName}; restarting in ${backoff} ms: ${reason}`);
+        await pause(backoff, term.signal);
+        backoff = Math.min(backoff * 2, MAX_RESTART_BACKOFF_MS);
+      }
+    }
+  }
+}
