@@ -63,7 +63,7 @@ export class LeaderElectionService {
       ));
     } catch (error) {
       if (error instanceof EmptyError) {
-        throw new Error(`the application shut down before ${elector.identity} became leader of ${name ?? DEFAULT_ELECTION}`);
+        throw new Error(`the application shut down before ${elector.identity} became leader of ${name ?? DEFAULT_ELECTION}`, { cause: error });
       }
       throw error;
     }

@@ -1,0 +1,132 @@
+// Runs replicas of apps/example and reads their JSON lines: shared by the demo and the benchmarks.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { resolve } from 'node:path';
+
+export const EXAMPLE_MAIN = resolve(import.meta.dirname, '..', '..', 'dist', 'apps', 'example', 'main.js');
+
+export interface ReplicaLine {
+  time: string;
+  id: string;
+  event: 'ready' | 'new-leader' | 'started-leading' | 'work' | 'stopped-leading' | 'error';
+  leader: string | null;
+  term: number | null;
+  [key: string]: unknown;
+}
+
+/** A line as an observer received it, stamped with the observer's monotonic clock. */
+export interface ObservedLine extends ReplicaLine {
+  at: number;
+}
+
+export interface ReplicaOptions {
+  id: string;
+  kubeconfig: string;
+  namespace: string;
+  leaseName?: string;
+  /** Seconds, as the example's flags take them. */
+  timings?: { leaseDuration: number; renewDeadline: number; retryPeriod: number };
+  extraArgs?: string[];
+}
+
+export class Replica {
+  readonly id: string;
+  readonly process: ChildProcess;
+  /** How the process ended. Nest re-raises SIGTERM after a clean shutdown, so that counts as clean. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; clean: boolean }>;
+  healthPort: number | undefined;
+  private readonly listeners = new Set<(line: ObservedLine) => void>();
+  private stderr = '';
+
+  constructor(options: ReplicaOptions) {
+    this.id = options.id;
+    const timings = options.timings;
+    const args = [
+      EXAMPLE_MAIN, '--kubeconfig', options.kubeconfig, '--id', options.id, '--port', '0',
+      '--namespace', options.namespace, '--lease-name', options.leaseName ?? 'example-controller',
+      ...(timings ? ['--lease-duration', String(timings.leaseDuration), '--renew-deadline', String(timings.renewDeadline),
+        '--retry-period', String(timings.retryPeriod)] : []),
+      ...(options.extraArgs ?? []),
+    ];
+    this.process = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.exited = new Promise((done) => this.process.once('exit', (code, signal) => done({ code, signal, clean: code === 0 || signal === 'SIGTERM' })));
+    createInterface({ input: this.process.stdout! }).on('line', (text) => {
+      let line: ReplicaLine;
+      try {
+        line = JSON.parse(text) as ReplicaLine;
+      } catch {
+        throw new Error(`${this.id} wrote a line that is not JSON to stdout: ${text}`);
+      }
+      if (line.event === 'ready') this.healthPort = line.port as number;
+      const observed = { ...line, at: performance.now() };
+      for (const listener of this.listeners) listener(observed);
+    });
+    this.process.stderr!.on('data', (chunk: Buffer) => {
+      this.stderr = (this.stderr + chunk.toString()).slice(-20_000);
+    });
+  }
+
+  onLine(listener: (line: ObservedLine) => void): void {
+    this.listeners.add(listener);
+  }
+
+  /** The replica's recent log (stderr), for failure reports. */
+  get log(): string {
+    return this.stderr;
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    if (this.process.exitCode === null && this.process.signalCode === null) this.process.kill(signal);
+  }
+}
+
+/** Resolves with the first line `match` accepts, from any of `replicas`; rejects after timeoutMs. */
+export function nextLine(replicas: Replica[], match: (line: ObservedLine) => boolean, timeoutMs: number, what: string): Promise<ObservedLine> {
+  return new Promise((resolvePromise, reject) => {
+    let done = false;
+    const timer = setTimeout(() => {
+      done = true;
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+    }, timeoutMs);
+    for (const replica of replicas) {
+      replica.onLine((line) => {
+        if (done || !match(line)) return;
+        done = true;
+        clearTimeout(timer);
+        resolvePromise(line);
+      });
+    }
+  });
+}
+
+/**
+ * Checks work lines for overlap between terms: every term's last work line must be written no
+ * later than the next term's first (the lines' own timestamps; all replicas share this machine's clock).
+ */
+export class OverlapDetector {
+  private readonly spans = new Map<number, { first: ObservedLine; last: ObservedLine }>();
+
+  observe(line: ObservedLine): void {
+    if (line.event !== 'work' || line.term === null) return;
+    const span = this.spans.get(line.term);
+    if (span) span.last = line;
+    else this.spans.set(line.term, { first: line, last: line });
+  }
+
+  get terms(): number {
+    return this.spans.size;
+  }
+
+  overlaps(): string[] {
+    const terms = [...this.spans.entries()].sort((a, b) => a[0] - b[0]);
+    const found: string[] = [];
+    for (let i = 1; i < terms.length; i++) {
+      const [previousTerm, previous] = terms[i - 1];
+      const [term, current] = terms[i];
+      if (Date.parse(previous.last.time) > Date.parse(current.first.time)) {
+        found.push(`${previous.last.id} (term ${previousTerm}) worked at ${previous.last.time}, after ${current.first.id} (term ${term}) started at ${current.first.time}`);
+      }
+    }
+    return found;
+  }
+}
