@@ -83,8 +83,8 @@ class HealthController {
 
 const apps: Array<INestApplicationContext> = [];
 
-async function startContext(name: string, options: LeaderElectionModuleOptions, providers: Array<new (...args: never[]) => unknown> = [Work]): Promise<INestApplicationContext> {
-  @Module({ imports: [LeaderElectionModule.forRoot(options)], providers })
+async function startContext(name: string, moduleOptions: LeaderElectionModuleOptions, providers: Array<new (...args: never[]) => unknown> = [Work]): Promise<INestApplicationContext> {
+  @Module({ imports: [LeaderElectionModule.forRoot(moduleOptions)], providers })
   class AppModule {}
   const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
   for (const provider of providers) (app.get(provider) as { app: string }).app = name;
