@@ -70,6 +70,30 @@ class ShardWork {
   }
 }
 
+@Injectable()
+class FlakyWork {
+  static calls: Array<{ app: string; term: number }> = [];
+  app = '';
+
+  @OnLeader()
+  async run(term: Term): Promise<void> {
+    FlakyWork.calls.push({ app: this.app, term: term.fencingToken });
+    if (FlakyWork.calls.length < 3) throw new Error('reconcile failed');
+    await new Promise((resolve) => term.signal.addEventListener('abort', resolve, { once: true }));
+  }
+}
+
+@Injectable()
+class FailingWork {
+  app = '';
+
+  @OnLeader({ onError: 'step-down' })
+  async run(): Promise<void> {
+    if (this.app === 'a') throw new Error('cannot reconcile here');
+    await new Promise(() => {});
+  }
+}
+
 @Controller('health')
 class HealthController {
   constructor(private readonly health: HealthCheckService, private readonly election: LeaderElectionHealthIndicator) {}
@@ -183,6 +207,26 @@ describe('LeaderElectionModule in real Nest apps on the real control plane', () 
     expect(leases.items.map((lease) => [lease.metadata?.name, lease.spec?.holderIdentity]).sort()).toEqual([
       ['controller', 'a'], ['shard-a', 'a'], ['shard-b', 'b'],
     ]);
+  });
+
+  it("a method that throws is restarted with backoff while still leading ('restart')", async () => {
+    const namespace = await cluster.createNamespace('nest-restart');
+    FlakyWork.calls = [];
+    const a = await startContext('a', options(namespace, 'a'), [FlakyWork]);
+    await waitFor('the third call', () => FlakyWork.calls.length === 3);
+    expect(FlakyWork.calls).toEqual([{ app: 'a', term: 0 }, { app: 'a', term: 0 }, { app: 'a', term: 0 }]);
+    expect(a.get(LeaderElectionService).isLeader()).toBe(true);
+  });
+
+  it("a method that throws under 'step-down' hands the lease to a peer", async () => {
+    const namespace = await cluster.createNamespace('nest-stepdown');
+    const a = await startContext('a', options(namespace, 'a'), [FailingWork]);
+    const lost = new Promise((resolve) => a.get(LeaderElectionService).events$.subscribe((e) => e.type === 'lost' && resolve(e.reason)));
+    await a.get(LeaderElectionService).whenLeader();
+    const b = await startContext('b', options(namespace, 'b'), [FailingWork]);
+    expect(await lost).toBe('stepped-down');
+    const term = await b.get(LeaderElectionService).whenLeader();
+    expect(term.fencingToken).toBeGreaterThanOrEqual(1);
   });
 
   it('forRootAsync takes its options from ConfigService', async () => {

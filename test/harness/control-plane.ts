@@ -184,6 +184,11 @@ export class ControlPlane {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
+  /** Process groups of etcd and kube-apiserver, for resource measurements. */
+  get processGroups(): Record<'etcd' | 'kube-apiserver', number | undefined> {
+    return { etcd: this.etcd.processGroup, 'kube-apiserver': this.apiserver?.processGroup };
+  }
+
   /** Synchronous teardown for exit handlers. */
   killNow(): void {
     this.apiserver?.killNow();

@@ -41,6 +41,11 @@ export class GuardedProcess {
     (this.child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
   }
 
+  /** The process group (the guard and the real process) for measurements. */
+  get processGroup(): number | undefined {
+    return this.child.pid;
+  }
+
   get running(): boolean {
     return this.exitCode === undefined;
   }

@@ -1,0 +1,71 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { InvalidElectorOptionsError, resolveElectorOptions, type LeaderElectorOptions } from './options.js';
+
+const logger = { log: () => {}, warn: () => {}, error: () => {} };
+const valid: LeaderElectorOptions = { leaseName: 'my-lease', namespace: 'default', identity: 'a' };
+
+function problemsOf(options: Partial<LeaderElectorOptions>): string[] {
+  try {
+    resolveElectorOptions({ ...valid, ...options } as LeaderElectorOptions, logger);
+    return [];
+  } catch (error) {
+    expect(error).toBeInstanceOf(InvalidElectorOptionsError);
+    return [...(error as InvalidElectorOptionsError).problems];
+  }
+}
+
+describe('elector options', () => {
+  const savedPodName = process.env.POD_NAME;
+  afterEach(() => {
+    if (savedPodName === undefined) delete process.env.POD_NAME;
+    else process.env.POD_NAME = savedPodName;
+  });
+
+  it("defaults to client-go's 15 s / 10 s / 2 s, release on stop, and the 'exit' loss policy", () => {
+    expect(resolveElectorOptions(valid, logger)).toEqual({
+      leaseName: 'my-lease', namespace: 'default', identity: 'a', leaseDuration: 15_000, renewDeadline: 10_000,
+      retryPeriod: 2_000, releaseOnStop: true, lossPolicy: 'exit', settleTimeout: 30_000,
+    });
+  });
+
+  const matrix: Array<[string, Partial<LeaderElectorOptions>, string]> = [
+    ['zero leaseDuration', { leaseDuration: 0 }, 'leaseDuration must be greater than 0, got 0'],
+    ['negative renewDeadline', { renewDeadline: -1 }, 'renewDeadline must be greater than 0, got -1'],
+    ['NaN retryPeriod', { retryPeriod: Number.NaN }, 'retryPeriod must be a number of milliseconds, got null'],
+    ['a string duration', { leaseDuration: '15s' as unknown as number }, 'leaseDuration must be a number of milliseconds, got "15s"'],
+    ['seconds instead of milliseconds', { leaseDuration: 15, renewDeadline: 10, retryPeriod: 2 }, 'did you mean 15000?'],
+    ['leaseDuration not above renewDeadline', { leaseDuration: 10_000, renewDeadline: 10_000 }, 'leaseDuration (10000) must be greater than renewDeadline (10000)'],
+    ['renewDeadline not above 1.2 × retryPeriod', { renewDeadline: 2_400, retryPeriod: 2_000 }, 'renewDeadline (2400) must be greater than 1.2 × retryPeriod (2400)'],
+    ['an empty identity', { identity: ' ' }, 'identity must be a non-empty string'],
+    ['an empty lease name', { leaseName: '' }, 'leaseName must be a non-empty string'],
+    ['an invalid lease name', { leaseName: 'My_Lease' }, 'leaseName "My_Lease" is not a valid Lease name'],
+    ['an invalid namespace', { namespace: 'kube.system' }, 'namespace "kube.system" is not a valid namespace name'],
+    ['an unknown loss policy', { lossPolicy: 'panic' as 'exit' }, `lossPolicy must be 'exit' or 'rejoin', got "panic"`],
+    ['a non-boolean releaseOnStop', { releaseOnStop: 'yes' as unknown as boolean }, 'releaseOnStop must be true or false, got "yes"'],
+    ['a zero settleTimeout', { settleTimeout: 0 }, 'settleTimeout must be greater than 0, got 0'],
+  ];
+  for (const [what, options, expected] of matrix) {
+    it(`rejects ${what}`, () => {
+      expect(problemsOf(options).join('\n')).toContain(expected);
+    });
+  }
+
+  it('lists every problem in one error, each naming the option and its value', () => {
+    const problems = problemsOf({ leaseName: 'Bad!', namespace: '', identity: '', leaseDuration: -5, retryPeriod: 0 });
+    expect(problems).toHaveLength(5);
+    expect(problems.map((problem) => problem.split(' ')[0])).toEqual(['leaseName', 'namespace', 'identity', 'leaseDuration', 'retryPeriod']);
+  });
+
+  it('takes the identity from POD_NAME, else the hostname with a random suffix and a warning, once', () => {
+    process.env.POD_NAME = 'pod-7';
+    expect(resolveElectorOptions({ ...valid, identity: undefined }, logger).identity).toBe('pod-7');
+    delete process.env.POD_NAME;
+    const warnings: string[] = [];
+    const warn = { ...logger, warn: (message: string) => warnings.push(message) };
+    const first = resolveElectorOptions({ ...valid, identity: undefined }, warn).identity;
+    const second = resolveElectorOptions({ ...valid, identity: undefined }, warn).identity;
+    expect(first).toMatch(/^.+_[0-9a-f]{8}$/);
+    expect(second).not.toBe(first);
+    expect(warnings.length).toBeLessThanOrEqual(1); // once per process (another test may have warned already)
+  });
+});
