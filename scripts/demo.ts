@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { ControlPlane } from '../test/harness/control-plane.ts';
-import { nextLine, OverlapDetector, Replica, type ObservedLine } from './lib/replicas.ts';
+import { nextLine, OverlapDetector, Replica, type ObservedLine } from '../test/harness/replicas.ts';
 
 const TIMINGS = { leaseDuration: 4, renewDeadline: 3, retryPeriod: 0.5 };
 const tty = process.stdout.isTTY;

@@ -32,14 +32,17 @@ export function controlPlaneVersions(): ControlPlaneVersions {
   return { kubernetes: version('k8s.io/kubernetes'), etcd: version('go.etcd.io/etcd/server/v3') };
 }
 
+function cacheRoot(): string {
+  return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'nestjs-lease-election');
+}
+
 function cacheDir(versions: ControlPlaneVersions): string {
   const sum = createHash('sha256')
     .update(readFileSync(join(GO_MODULE_DIR, 'go.mod')))
     .update(readFileSync(join(GO_MODULE_DIR, 'go.sum')))
     .digest('hex')
     .slice(0, 12);
-  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
-  return join(base, 'nestjs-lease-election', `k8s-${versions.kubernetes}-etcd-${versions.etcd}-${sum}`);
+  return join(cacheRoot(), `k8s-${versions.kubernetes}-etcd-${versions.etcd}-${sum}`);
 }
 
 function fromAssets(dir: string): ControlPlaneBinaries {
@@ -78,6 +81,28 @@ function build(dir: string, versions: ControlPlaneVersions, log: (line: string) 
   rmSync(dir, { recursive: true, force: true });
   renameSync(staging, dir);
   log(`built in ${((Date.now() - started) / 1000).toFixed(0)} s into ${dir}`);
+}
+
+/**
+ * The client-go peer (test/k8s/cmd/client-go-elector), built on first use and cached by a hash of
+ * its source and the module files. Always built here, KUBEBUILDER_ASSETS or not: it is ours.
+ */
+export function ensureClientGoPeer(log: (line: string) => void = (line) => console.error(line)): string {
+  const versions = controlPlaneVersions();
+  const sources = ['go.mod', 'go.sum', 'cmd/client-go-elector/main.go'];
+  const hash = createHash('sha256');
+  for (const file of sources) hash.update(readFileSync(join(GO_MODULE_DIR, file)));
+  const binary = join(cacheRoot(), `client-go-elector-${versions.kubernetes}-${hash.digest('hex').slice(0, 12)}`);
+  if (existsSync(binary)) return binary;
+  const started = Date.now();
+  log(`building the client-go peer (client-go ${versions.kubernetes.replace(/^v1/, 'v0')})`);
+  const staging = `${binary}.building-${process.pid}`;
+  go(['build', '-trimpath', '-ldflags', '-s -w', '-o', staging, './cmd/client-go-elector'],
+    { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-mod=mod -buildvcs=false' });
+  mkdirSync(cacheRoot(), { recursive: true });
+  renameSync(staging, binary);
+  log(`built in ${((Date.now() - started) / 1000).toFixed(0)} s: ${binary}`);
+  return binary;
 }
 
 /** Returns usable binaries, building them on first use. */

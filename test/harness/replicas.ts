@@ -1,9 +1,13 @@
-// Runs replicas of apps/example and reads their JSON lines: shared by the demo and the benchmarks.
+// Runs candidates as processes — apps/example, or the client-go peer — and reads their JSON lines:
+// shared by the interop tests, the demo and the benchmarks.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { resolve } from 'node:path';
 
 export const EXAMPLE_MAIN = resolve(import.meta.dirname, '..', '..', 'dist', 'apps', 'example', 'main.js');
+
+/** Which implementation a replica runs: ours (apps/example, built by `npm run build`) or client-go's. */
+export type Implementation = { kind: 'example' } | { kind: 'client-go'; binary: string };
 
 export interface ReplicaLine {
   time: string;
@@ -27,6 +31,7 @@ export interface ReplicaOptions {
   /** Seconds, as the example's flags take them. */
   timings?: { leaseDuration: number; renewDeadline: number; retryPeriod: number };
   extraArgs?: string[];
+  implementation?: Implementation;
 }
 
 export class Replica {
@@ -35,20 +40,25 @@ export class Replica {
   /** How the process ended. Nest re-raises SIGTERM after a clean shutdown, so that counts as clean. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; clean: boolean }>;
   healthPort: number | undefined;
+  /** Every line so far. */
+  readonly lines: ObservedLine[] = [];
   private readonly listeners = new Set<(line: ObservedLine) => void>();
   private stderr = '';
 
   constructor(options: ReplicaOptions) {
     this.id = options.id;
     const timings = options.timings;
+    const implementation = options.implementation ?? { kind: 'example' };
     const args = [
-      EXAMPLE_MAIN, '--kubeconfig', options.kubeconfig, '--id', options.id, '--port', '0',
+      '--kubeconfig', options.kubeconfig, '--id', options.id, '--port', '0',
       '--namespace', options.namespace, '--lease-name', options.leaseName ?? 'example-controller',
       ...(timings ? ['--lease-duration', String(timings.leaseDuration), '--renew-deadline', String(timings.renewDeadline),
         '--retry-period', String(timings.retryPeriod)] : []),
       ...(options.extraArgs ?? []),
     ];
-    this.process = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.process = implementation.kind === 'example'
+      ? spawn(process.execPath, [EXAMPLE_MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(implementation.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.exited = new Promise((done) => this.process.once('exit', (code, signal) => done({ code, signal, clean: code === 0 || signal === 'SIGTERM' })));
     createInterface({ input: this.process.stdout! }).on('line', (text) => {
       let line: ReplicaLine;
@@ -59,6 +69,7 @@ export class Replica {
       }
       if (line.event === 'ready') this.healthPort = line.port as number;
       const observed = { ...line, at: performance.now() };
+      this.lines.push(observed);
       for (const listener of this.listeners) listener(observed);
     });
     this.process.stderr!.on('data', (chunk: Buffer) => {
@@ -80,8 +91,15 @@ export class Replica {
   }
 }
 
-/** Resolves with the first line `match` accepts, from any of `replicas`; rejects after timeoutMs. */
-export function nextLine(replicas: Replica[], match: (line: ObservedLine) => boolean, timeoutMs: number, what: string): Promise<ObservedLine> {
+/**
+ * Resolves with the first line `match` accepts, from any of `replicas`, received after `since`
+ * (a performance.now() time; lines already received count too); rejects after timeoutMs.
+ */
+export function nextLine(replicas: Replica[], match: (line: ObservedLine) => boolean, timeoutMs: number, what: string,
+  since = performance.now()): Promise<ObservedLine> {
+  const seen = replicas.flatMap((replica) => replica.lines).filter((line) => line.at >= since && match(line))
+    .sort((a, b) => a.at - b.at)[0];
+  if (seen) return Promise.resolve(seen);
   return new Promise((resolvePromise, reject) => {
     let done = false;
     const timer = setTimeout(() => {
