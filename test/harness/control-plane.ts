@@ -91,8 +91,16 @@ export class ControlPlane {
     live.add(this);
   }
 
-  /** Starts etcd and kube-apiserver and resolves once /readyz answers 200. */
-  static async start(options: { binaries?: ControlPlaneBinaries } = {}): Promise<ControlPlane> {
+  /** The audit log of Lease requests, when started with `auditLeases`. */
+  get auditLog(): string {
+    return join(this.dir, 'audit.log');
+  }
+
+  /**
+   * Starts etcd and kube-apiserver and resolves once /readyz answers 200. `auditLeases` makes the
+   * apiserver log every Lease request (who, which verb) to `auditLog`, for the benchmarks.
+   */
+  static async start(options: { binaries?: ControlPlaneBinaries; auditLeases?: boolean } = {}): Promise<ControlPlane> {
     const binaries = options.binaries ?? ensureBinaries();
     const dir = mkdtempSync(join(tmpdir(), 'nestjs-lease-election-cp-'));
     let etcd: GuardedProcess | undefined;
@@ -153,6 +161,16 @@ export class ControlPlane {
         '--allow-privileged=true',
         '--profiling=false',
       ];
+      if (options.auditLeases) {
+        const policy = join(dir, 'audit-policy.yaml');
+        writeFileSync(policy, JSON.stringify({
+          apiVersion: 'audit.k8s.io/v1',
+          kind: 'Policy',
+          omitStages: ['RequestReceived'],
+          rules: [{ level: 'Metadata', resources: [{ group: 'coordination.k8s.io', resources: ['leases'] }] }, { level: 'None' }],
+        }));
+        apiserverArgs.push(`--audit-policy-file=${policy}`, `--audit-log-path=${join(dir, 'audit.log')}`, '--audit-log-mode=blocking');
+      }
       const admin = { ...adminCert, caPem: ca.certPem };
       const plane = new ControlPlane(dir, binaries, etcd, apiserverArgs, server, admin);
       await plane.startApiserver();

@@ -7,6 +7,7 @@ import { Reconciler } from './reconciler.service.js';
 @Module({})
 export class AppModule {
   static register(config: ExampleConfig): DynamicModule {
+    if (config.withoutElection) return { module: AppModule, providers: [EventLog, Reconciler] };
     return {
       module: AppModule,
       imports: [

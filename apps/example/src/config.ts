@@ -10,6 +10,8 @@ export interface ExampleConfig {
   leaseDuration?: number;
   renewDeadline?: number;
   retryPeriod?: number;
+  /** Boot the same app without LeaderElectionModule: the baseline of the cost benchmark. */
+  withoutElection: boolean;
 }
 
 export const USAGE = `usage: example [flags]
@@ -20,7 +22,8 @@ export const USAGE = `usage: example [flags]
   --namespace NS                    namespace (env POD_NAMESPACE; default the pod's or the context's)
   --lease-duration SECONDS          default 15 (env LEASE_DURATION)
   --renew-deadline SECONDS          default 10 (env RENEW_DEADLINE)
-  --retry-period SECONDS            default 2 (env RETRY_PERIOD)`;
+  --retry-period SECONDS            default 2 (env RETRY_PERIOD)
+  --without-election                the same app without leader election (a benchmark baseline)`;
 
 function seconds(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -42,6 +45,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ExampleConf
       'lease-duration': { type: 'string' },
       'renew-deadline': { type: 'string' },
       'retry-period': { type: 'string' },
+      'without-election': { type: 'boolean' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -59,5 +63,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ExampleConf
     leaseDuration: seconds('lease-duration', values['lease-duration'] ?? env.LEASE_DURATION),
     renewDeadline: seconds('renew-deadline', values['renew-deadline'] ?? env.RENEW_DEADLINE),
     retryPeriod: seconds('retry-period', values['retry-period'] ?? env.RETRY_PERIOD),
+    withoutElection: values['without-election'] ?? false,
   };
 }

@@ -6,6 +6,7 @@ import {
   ApiException, CoordinationV1Api, Observable, V1MicroTime, Watch,
   type ConfigurationOptions, type KubeConfig, type ObservableMiddleware, type V1Lease, type V1LeaseSpec,
 } from '@kubernetes/client-node';
+import { KeepAliveHttpLibrary } from './keep-alive-http.js';
 import { LockError, type LeaseLock, type LeaseWatchHandlers } from './lease-lock.js';
 import { parseLease, type LeaseObject, type LeaseRecord, type LeaseSnapshot } from './lease-record.js';
 
@@ -16,9 +17,10 @@ export function leaseRoleRule(): { apiGroups: string[]; resources: string[]; ver
 
 type Verb = 'get' | 'create' | 'update' | 'watch';
 
-/** Per-request options that abort the HTTP request with `signal`. */
-function withSignal(signal: AbortSignal): ConfigurationOptions<ObservableMiddleware> {
+/** Per-request options: kept-alive connections, aborted with `signal`. */
+function requestOptions(http: KeepAliveHttpLibrary, signal: AbortSignal): ConfigurationOptions<ObservableMiddleware> {
   return {
+    httpApi: http,
     middleware: [{
       pre: (context) => {
         context.setSignal(signal);
@@ -56,9 +58,11 @@ export class KubernetesLeaseLock implements LeaseLock {
   private readonly kubeConfig: KubeConfig;
   private readonly name: string;
   private readonly namespace: string;
+  private readonly http: KeepAliveHttpLibrary;
 
   constructor(kubeConfig: KubeConfig, name: string, namespace: string) {
     this.kubeConfig = kubeConfig;
+    this.http = new KeepAliveHttpLibrary(kubeConfig);
     this.api = kubeConfig.makeApiClient(CoordinationV1Api);
     this.name = name;
     this.namespace = namespace;
@@ -67,7 +71,7 @@ export class KubernetesLeaseLock implements LeaseLock {
 
   async get(signal: AbortSignal): Promise<LeaseSnapshot | undefined> {
     try {
-      const lease = await this.api.readNamespacedLease({ name: this.name, namespace: this.namespace }, withSignal(signal));
+      const lease = await this.api.readNamespacedLease({ name: this.name, namespace: this.namespace }, requestOptions(this.http, signal));
       return parseLease(lease as LeaseObject);
     } catch (error) {
       if (error instanceof ApiException && error.code === 404) return undefined;
@@ -83,7 +87,7 @@ export class KubernetesLeaseLock implements LeaseLock {
       spec: toSpec(record),
     };
     try {
-      return parseLease(await this.api.createNamespacedLease({ namespace: this.namespace, body }, withSignal(signal)) as LeaseObject);
+      return parseLease(await this.api.createNamespacedLease({ namespace: this.namespace, body }, requestOptions(this.http, signal)) as LeaseObject);
     } catch (error) {
       throw this.explain(error, 'create', signal);
     }
@@ -98,7 +102,7 @@ export class KubernetesLeaseLock implements LeaseLock {
       spec: { ...stored.spec, ...toSpec(record) },
     };
     try {
-      const lease = await this.api.replaceNamespacedLease({ name: this.name, namespace: this.namespace, body }, withSignal(signal));
+      const lease = await this.api.replaceNamespacedLease({ name: this.name, namespace: this.namespace, body }, requestOptions(this.http, signal));
       return parseLease(lease as LeaseObject);
     } catch (error) {
       // The Lease was deleted under us: to the elector that is a lost race like any other.
@@ -152,6 +156,10 @@ export class KubernetesLeaseLock implements LeaseLock {
       stopped = true;
       controller?.abort();
     };
+  }
+
+  close(): void {
+    this.http.destroy();
   }
 
   /** Turns a client error into a LockError whose message says what to do about it. */

@@ -325,6 +325,19 @@ describe('LeaderElector', () => {
       expect(b.elector.isLeader()).toBe(false);
     });
 
+    it('takes a released lease with a single write based on the watched version, no read first', async () => {
+      setup();
+      const a = start(candidate('a'));
+      await clock.advance(0);
+      const b = start(candidate('b'));
+      await clock.advance(1_000);
+      const before = { ...b.lock.requests };
+      await a.elector.stop();
+      await clock.advance(10);
+      expect(b.elector.isLeader()).toBe(true);
+      expect(b.lock.requests).toEqual({ ...before, update: before.update + 1 });
+    });
+
     it('falls back to jittered polling when the watch breaks, and stops polling once it is back', async () => {
       setup();
       start(candidate('a'));

@@ -119,7 +119,7 @@ const consoleLogger: ElectorLogger = {
 };
 
 /** Spread of attempts made at the instant a lease expires or is released, in milliseconds. */
-const EXPIRY_SPREAD_MS = 20;
+const EXPIRY_SPREAD_MS = 5;
 /** Longest wait before re-opening a failed watch. */
 const MAX_WATCH_BACKOFF_MS = 30_000;
 
@@ -141,6 +141,11 @@ export class LeaderElector {
   private observed: Observation | undefined;
   /** The last version we wrote or read; our own writes echoed by the watch are recognised by it. */
   private latest: LeaseSnapshot | undefined;
+  /**
+   * A version the watch just delivered, good for one attempt without a read first. A stale one
+   * only costs a 409, after which the next attempt reads.
+   */
+  private watched: LeaseSnapshot | undefined;
   /** Highest leaseTransitions seen, so a re-created Lease still hands out growing fencing tokens. */
   private highestTransitions = -1;
   private lastRenewalSentAt: number | undefined;
@@ -399,7 +404,9 @@ export class LeaderElector {
         }
       }
 
-      const snapshot = await this.lock.get(signal);
+      const watched = this.watched;
+      this.watched = undefined;
+      const snapshot = watched && watched === this.latest ? watched : await this.lock.get(signal);
       if (!snapshot) {
         const created = await this.lock.create(this.newTermRecord(undefined, wallNow), signal);
         this.remember(created);
@@ -614,6 +621,7 @@ export class LeaderElector {
     // Also covers a lease won in the instant stop() was called, before its term began.
     if (this.latest?.record.holderIdentity === this.identity) await this.release();
     this.running = false;
+    this.lock.close?.();
     this.logger.log(`${this.identity} left the election for ${this.lock.description}`);
     this.leadershipSubject.complete();
     this.leaderSubject.complete();
@@ -632,6 +640,7 @@ export class LeaderElector {
       onChange: (snapshot) => this.onWatchEvent(snapshot),
       onClose: (error) => {
         this.watchHealthy = false;
+        this.watched = undefined;
         this.stopWatch = undefined;
         if (this.stopping) return;
         if (error) {
@@ -666,6 +675,7 @@ export class LeaderElector {
     // Events older than what we already know (our own write raced the stream) say nothing new.
     if (this.latest && !isNewerVersion(snapshot.resourceVersion, this.latest.resourceVersion)) return;
     this.remember(snapshot);
+    this.watched = snapshot;
     const holder = snapshot.record.holderIdentity;
     if (state && holder !== this.identity) {
       this.loseInvoluntarily(state, 'lease-taken');

@@ -48,4 +48,6 @@ export interface LeaseLock {
   update(record: LeaseRecord, basedOn: LeaseSnapshot, signal: AbortSignal): Promise<LeaseSnapshot>;
   /** Optional: stream changes of this one Lease. Returns a function that stops the watch. */
   watch?(handlers: LeaseWatchHandlers): () => void;
+  /** Optional: release connections once the elector has stopped. */
+  close?(): void;
 }

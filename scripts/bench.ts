@@ -1,0 +1,323 @@
+// `npm run bench`: this library against client-go's tools/leaderelection, side by side, on one local
+// control plane with the same timings. Writes bench/results.json and bench/results.svg.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { CoreV1Api, KubeConfig, Watch } from '@kubernetes/client-node';
+import { KubernetesLeaseLock, LeaderElector } from 'nestjs-lease-election';
+import { ensureClientGoPeer } from '../test/harness/binaries.ts';
+import { ControlPlane } from '../test/harness/control-plane.ts';
+import { writeKubeconfig } from '../test/harness/kubeconfig.ts';
+import { issueCertificate, loadCertificateAuthority } from '../test/harness/pki.ts';
+import { nextLine, Replica, type Implementation } from '../test/harness/replicas.ts';
+import { renderChart } from './bench-chart.ts';
+
+const SECONDS = { leaseDuration: 4, renewDeadline: 3, retryPeriod: 0.5 };
+const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
+/** BENCH_ONLY=handover,failover,load,scale,cost,many runs a subset. */
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'handover,failover,load,scale,cost,many').split(','));
+const HANDOVER_ROUNDS = env('BENCH_HANDOVER_ROUNDS', 30);
+const FAILOVER_ROUNDS = env('BENCH_FAILOVER_ROUNDS', 20);
+const LOAD_WINDOW_S = env('BENCH_LOAD_WINDOW', 60);
+const SCALE_CANDIDATES = env('BENCH_SCALE_CANDIDATES', 100);
+const OUT = resolve(import.meta.dirname, '..', 'bench');
+
+type Name = 'nestjs-lease-election' | 'client-go';
+const log = (message: string): void => console.error(`[bench] ${message}`);
+const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
+
+function percentiles(samples: number[]): { n: number; p50: number; p95: number; p99: number; max: number } {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+  const round = (value: number): number => Math.round(value * 10) / 10;
+  return { n: sorted.length, p50: round(at(0.5)), p95: round(at(0.95)), p99: round(at(0.99)), max: round(sorted.at(-1)!) };
+}
+
+const plane = await ControlPlane.start({ auditLeases: true });
+const ca = await loadCertificateAuthority(plane.info.pkiDir!);
+const admin = new KubeConfig();
+admin.loadFromFile(plane.adminKubeconfig);
+const implementations: Record<Name, Implementation> = {
+  'nestjs-lease-election': { kind: 'example' },
+  'client-go': { kind: 'client-go', binary: ensureClientGoPeer(log) },
+};
+const live = new Set<Replica>();
+
+async function cleanup(): Promise<void> {
+  for (const replica of live) replica.signal('SIGKILL');
+  await Promise.all([...live].map((replica) => replica.exited));
+  await plane.stop();
+}
+process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+
+/** Each candidate authenticates as a user of its own name, so the audit log tells them apart. */
+async function kubeconfigFor(id: string): Promise<string> {
+  const cert = await issueCertificate(ca, { commonName: id, organizations: ['system:masters'] });
+  return writeKubeconfig(join(plane.dir, `${id}.kubeconfig`), plane.server, ca.certPem, { name: id, ...cert });
+}
+
+async function namespace(prefix: string): Promise<string> {
+  const name = `${prefix}-${randomBytes(3).toString('hex')}`;
+  await admin.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name } } });
+  return name;
+}
+
+async function startReplica(id: string, ns: string, implementation: Implementation): Promise<Replica> {
+  const replica = new Replica({ id, kubeconfig: await kubeconfigFor(id), namespace: ns, timings: SECONDS, implementation });
+  live.add(replica);
+  void replica.exited.then(() => live.delete(replica));
+  return replica;
+}
+
+function currentLeader(replicas: Replica[]): Replica | undefined {
+  const now = performance.now();
+  return replicas.find((replica) => live.has(replica) && (replica.lines.findLast((line) => line.event === 'work')?.at ?? 0) > now - 300);
+}
+
+async function stopAll(replicas: Replica[]): Promise<void> {
+  for (const replica of replicas) replica.signal('SIGKILL');
+  await Promise.all(replicas.map((replica) => replica.exited));
+}
+
+/** SIGTERM the leader; time until a successor's first work line. */
+async function handover(name: Name): Promise<number[]> {
+  const ns = await namespace('handover');
+  let serial = 0;
+  const pool: Replica[] = [];
+  for (let i = 0; i < 3; i++) pool.push(await startReplica(`${name}-h${serial++}`, ns, implementations[name]));
+  await nextLine(pool, (line) => line.event === 'work', 60_000, 'a first leader', 0);
+  const samples: number[] = [];
+  for (let round = 0; round < HANDOVER_ROUNDS; round++) {
+    const leader = currentLeader(pool)!;
+    const others = pool.filter((replica) => replica !== leader);
+    // Every follower has seen the current leader, so it is following, not starting up.
+    await Promise.all(others.map((replica) => nextLine([replica], (line) => line.event === 'new-leader' && line.leader === leader.id, 60_000, 'followers in sync', 0)));
+    await sleep(300);
+    const since = performance.now();
+    leader.signal('SIGTERM');
+    const first = await nextLine(others, (line) => line.event === 'work', 60_000, 'a successor', since);
+    samples.push(first.at - since);
+    await leader.exited;
+    pool.splice(pool.indexOf(leader), 1);
+    pool.push(await startReplica(`${name}-h${serial++}`, ns, implementations[name]));
+  }
+  await stopAll(pool);
+  return samples;
+}
+
+/** Watches one Lease the way a follower does, to know when each holder last renewed. */
+async function watchLease(ns: string, lease: string): Promise<{ lastWriteBy: (holder: string) => number; stop: () => void }> {
+  const lastWrite = new Map<string, number>();
+  const controller = await new Watch(admin).watch(`/apis/coordination.k8s.io/v1/namespaces/${ns}/leases`,
+    { fieldSelector: `metadata.name=${lease}` }, (_type: string, object: { spec?: { holderIdentity?: string } }) => {
+      lastWrite.set(object.spec?.holderIdentity ?? '', performance.now());
+    }, (error: unknown) => { if (error) log(`lease watch ended: ${String(error)}`); });
+  return { lastWriteBy: (holder) => lastWrite.get(holder) ?? Number.NaN, stop: () => controller.abort() };
+}
+
+/** SIGKILL the leader; how long after the lease expired did a successor start working. */
+async function failover(name: Name): Promise<number[]> {
+  const ns = await namespace('failover');
+  const watcher = await watchLease(ns, 'example-controller');
+  let serial = 0;
+  const pool: Replica[] = [];
+  for (let i = 0; i < 3; i++) pool.push(await startReplica(`${name}-f${serial++}`, ns, implementations[name]));
+  await nextLine(pool, (line) => line.event === 'work', 60_000, 'a first leader', 0);
+  const samples: number[] = [];
+  for (let round = 0; round < FAILOVER_ROUNDS; round++) {
+    const leader = currentLeader(pool)!;
+    const others = pool.filter((replica) => replica !== leader);
+    await Promise.all(others.map((replica) => nextLine([replica], (line) => line.event === 'new-leader' && line.leader === leader.id, 60_000, 'followers in sync', 0)));
+    await sleep(1_000 + Math.random() * 500);
+    const since = performance.now();
+    leader.signal('SIGKILL');
+    const first = await nextLine(others, (line) => line.event === 'work', 60_000, 'a successor', since);
+    // The lease expired leaseDuration after the killed leader's last write, as a follower saw it.
+    samples.push(first.at - (watcher.lastWriteBy(leader.id) + SECONDS.leaseDuration * 1000));
+    if (process.env.BENCH_DEBUG) log(`  killed ${leader.id} at ${since.toFixed(0)}, its last write seen at ${watcher.lastWriteBy(leader.id).toFixed(0)}, ${first.id} worked at ${first.at.toFixed(0)}`);
+    await leader.exited;
+    pool.splice(pool.indexOf(leader), 1);
+    pool.push(await startReplica(`${name}-f${serial++}`, ns, implementations[name]));
+  }
+  watcher.stop();
+  await stopAll(pool);
+  return samples;
+}
+
+interface AuditEvent { stage: string; verb: string; user: { username: string }; objectRef?: { namespace?: string } }
+
+/** Lease requests per user and verb in the audit log, between two byte offsets. */
+function auditCounts(ns: string, from: number): Map<string, Record<string, number>> {
+  const text = readFileSync(plane.auditLog).subarray(from).toString();
+  const counts = new Map<string, Record<string, number>>();
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const event = JSON.parse(line) as AuditEvent;
+    if (event.objectRef?.namespace !== ns) continue;
+    // A watch is counted when it starts; everything else when it completes.
+    const counted = event.verb === 'watch' ? event.stage === 'ResponseStarted' : event.stage === 'ResponseComplete';
+    if (!counted) continue;
+    const perVerb = counts.get(event.user.username) ?? {};
+    perVerb[event.verb] = (perVerb[event.verb] ?? 0) + 1;
+    counts.set(event.user.username, perVerb);
+  }
+  return counts;
+}
+
+interface LoadResult {
+  candidates: number;
+  windowSeconds: number;
+  exactlyOneLeader: boolean;
+  leader: Record<string, number>;
+  followerMean: Record<string, number>;
+  perCandidatePerMinute: number;
+  totalPerMinute: number;
+}
+
+/** Steady state with `count` candidates: requests per minute per candidate, by verb, from the audit log. */
+async function load(name: Name, count: number): Promise<LoadResult> {
+  const ns = await namespace(`load${count}`);
+  const pool: Replica[] = [];
+  for (let i = 0; i < count; i++) pool.push(await startReplica(`${name}-l${i}`, ns, implementations[name]));
+  const first = await nextLine(pool, (line) => line.event === 'work', 120_000, 'a leader', 0);
+  await Promise.all(pool.map((replica) => nextLine([replica], (line) => line.event === 'new-leader' && line.leader === first.id, 120_000, 'followers in sync', 0)));
+  await sleep(5_000);
+  const offset = readFileSync(plane.auditLog).length;
+  await sleep(LOAD_WINDOW_S * 1000);
+  const counts = auditCounts(ns, offset);
+  const leaders = pool.filter((replica) => (replica.lines.findLast((line) => line.event === 'work')?.at ?? 0) > performance.now() - 300);
+  await stopAll(pool);
+  const perMinute = (n: number): number => Math.round((n * 600) / LOAD_WINDOW_S) / 10;
+  const leaderCounts = counts.get(first.id) ?? {};
+  const followerTotals: Record<string, number> = {};
+  for (const [user, perVerb] of counts) {
+    if (user === first.id) continue;
+    for (const [verb, n] of Object.entries(perVerb)) followerTotals[verb] = (followerTotals[verb] ?? 0) + n;
+  }
+  const total = [...counts.values()].reduce((sum, perVerb) => sum + Object.values(perVerb).reduce((a, b) => a + b, 0), 0);
+  return {
+    candidates: count,
+    windowSeconds: LOAD_WINDOW_S,
+    exactlyOneLeader: leaders.length === 1,
+    leader: Object.fromEntries(Object.entries(leaderCounts).map(([verb, n]) => [verb, perMinute(n)])),
+    followerMean: Object.fromEntries(Object.entries(followerTotals).map(([verb, n]) => [verb, perMinute(n / Math.max(1, count - 1))])),
+    perCandidatePerMinute: perMinute(total / count),
+    totalPerMinute: perMinute(total),
+  };
+}
+
+function rssAndCpu(pid: number): { rss: number; cpu: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { rss: Number(status.match(/^VmRSS:\s+(\d+)/m)![1]) * 1024, cpu: (Number(fields[11]) + Number(fields[12])) * 10 };
+}
+
+/** RSS and CPU of an idle follower and a leader, against the same app without the module. */
+async function cost(): Promise<Record<string, { rssMB: number; cpuMsPerMinute: number }>> {
+  const ns = await namespace('cost');
+  const leader = await startReplica('cost-leader', ns, implementations['nestjs-lease-election']);
+  await nextLine([leader], (line) => line.event === 'work', 60_000, 'the leader', 0);
+  const follower = await startReplica('cost-follower', ns, implementations['nestjs-lease-election']);
+  // The same app, booted with --without-election.
+  const bare = new Replica({ id: 'cost-baseline', kubeconfig: plane.adminKubeconfig, namespace: ns, extraArgs: ['--without-election'] });
+  live.add(bare);
+  await nextLine([follower], (line) => line.event === 'new-leader' && line.leader === 'cost-leader', 60_000, 'the follower', 0);
+  await nextLine([bare], (line) => line.event === 'ready', 60_000, 'the baseline', 0);
+  await sleep(10_000);
+  const window = 30_000;
+  const subjects = { leader, follower, baseline: bare };
+  const before = Object.fromEntries(Object.entries(subjects).map(([k, r]) => [k, rssAndCpu(r.process.pid!)]));
+  await sleep(window);
+  const result: Record<string, { rssMB: number; cpuMsPerMinute: number }> = {};
+  for (const [key, replica] of Object.entries(subjects)) {
+    const after = rssAndCpu(replica.process.pid!);
+    result[key] = { rssMB: Math.round(after.rss / 1024 / 102.4) / 10, cpuMsPerMinute: Math.round(((after.cpu - before[key].cpu) * 60_000) / window) };
+  }
+  await stopAll([leader, follower, bare]);
+  return result;
+}
+
+/** One process holding many leases: renew latency as the count grows, until p99 passes 50 ms. */
+async function manyLeases(): Promise<Array<{ leases: number; renewP50: number; renewP99: number }>> {
+  const results: Array<{ leases: number; renewP50: number; renewP99: number }> = [];
+  for (const count of [10, 50, 100, 200, 400, 800]) {
+    const ns = await namespace(`many${count}`);
+    const latencies: number[] = [];
+    const electors = Array.from({ length: count }, (_, i) => {
+      const elector = new LeaderElector(
+        { leaseName: `lease-${i}`, namespace: ns, identity: 'many', lossPolicy: 'rejoin' },
+        { lock: new KubernetesLeaseLock(admin, `lease-${i}`, ns), logger: { log() {}, warn() {}, error() {} } },
+      );
+      elector.events$.subscribe((event) => { if (event.type === 'renewed') latencies.push(event.latencyMs); });
+      elector.start();
+      return elector;
+    });
+    await sleep(5_000);
+    latencies.length = 0;
+    await sleep(20_000);
+    const leading = electors.filter((elector) => elector.isLeader()).length;
+    await Promise.all(electors.map((elector) => elector.stop()));
+    const stats = percentiles(latencies);
+    results.push({ leases: count, renewP50: stats.p50, renewP99: stats.p99 });
+    log(`  ${count} leases (${leading} held): renew p50 ${stats.p50} ms, p99 ${stats.p99} ms`);
+    if (stats.p99 > 50) break;
+  }
+  return results;
+}
+
+const results: Record<string, unknown> = {
+  date: new Date().toISOString(),
+  machine: `${(await import('node:os')).cpus().length} cores, ${Math.round((await import('node:os')).totalmem() / 2 ** 30)} GiB`,
+  timings: { leaseDurationSeconds: SECONDS.leaseDuration, renewDeadlineSeconds: SECONDS.renewDeadline, retryPeriodSeconds: SECONDS.retryPeriod },
+};
+try {
+  for (const name of ['nestjs-lease-election', 'client-go'] as const) {
+    if (ONLY.has('handover')) {
+      log(`${name}: graceful handover, ${HANDOVER_ROUNDS} rounds`);
+      results[`handover:${name}`] = percentiles(await handover(name));
+      log(`  ${JSON.stringify(results[`handover:${name}`])}`);
+    }
+    if (ONLY.has('failover')) {
+      log(`${name}: crash failover, ${FAILOVER_ROUNDS} rounds`);
+      results[`failover:${name}`] = percentiles(await failover(name));
+      log(`  ${JSON.stringify(results[`failover:${name}`])}`);
+    }
+    if (ONLY.has('load')) {
+      log(`${name}: steady load, 1 leader + 9 followers, ${LOAD_WINDOW_S} s`);
+      results[`load10:${name}`] = await load(name, 10);
+      log(`  ${JSON.stringify(results[`load10:${name}`])}`);
+    }
+    if (ONLY.has('scale') && SCALE_CANDIDATES > 0) {
+      log(`${name}: ${SCALE_CANDIDATES} candidates on one lease, ${LOAD_WINDOW_S} s`);
+      results[`scale:${name}`] = await load(name, SCALE_CANDIDATES);
+      log(`  ${JSON.stringify(results[`scale:${name}`])}`);
+    }
+  }
+  if (ONLY.has('cost')) {
+    log('cost: RSS and CPU against the same app without the module');
+    results.cost = await cost();
+    log(`  ${JSON.stringify(results.cost)}`);
+  }
+  if (ONLY.has('many')) {
+    log('many leases in one process');
+    results.manyLeases = await manyLeases();
+  }
+} finally {
+  await cleanup();
+}
+
+mkdirSync(OUT, { recursive: true });
+writeFileSync(join(OUT, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+writeFileSync(join(OUT, 'results.svg'), renderChart(results));
+const ratio = (key: string, field: string): string => {
+  const ours = (results[`${key}:nestjs-lease-election`] as Record<string, number> | undefined)?.[field];
+  const theirs = (results[`${key}:client-go`] as Record<string, number> | undefined)?.[field];
+  if (ours === undefined || theirs === undefined) return 'not measured';
+  return `${ours} vs ${theirs} (${(ours / theirs).toFixed(2)}× client-go)`;
+};
+console.log(`handover ms p50: ${ratio('handover', 'p50')}; p95: ${ratio('handover', 'p95')}; p99: ${ratio('handover', 'p99')}`);
+console.log(`failover overshoot ms p50: ${ratio('failover', 'p50')}; p99: ${ratio('failover', 'p99')}`);
+console.log(`requests/min, 1 leader + 9 followers: ${ratio('load10', 'totalPerMinute')}`);
+console.log(`requests/min, ${SCALE_CANDIDATES} candidates: ${ratio('scale', 'totalPerMinute')}`);
+console.log(`results: ${join(OUT, 'results.json')}, chart: ${join(OUT, 'results.svg')}`);
