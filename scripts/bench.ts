@@ -26,10 +26,11 @@ type Name = 'nestjs-lease-election' | 'client-go';
 const log = (message: string): void => console.error(`[bench] ${message}`);
 const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
 
+const round = (value: number): number => Math.round(value * 10) / 10;
+
 function percentiles(samples: number[]): { n: number; p50: number; p95: number; p99: number; max: number } {
   const sorted = [...samples].sort((a, b) => a - b);
   const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
-  const round = (value: number): number => Math.round(value * 10) / 10;
   return { n: sorted.length, p50: round(at(0.5)), p95: round(at(0.95)), p99: round(at(0.99)), max: round(sorted.at(-1)!) };
 }
 
