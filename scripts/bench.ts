@@ -88,7 +88,7 @@ async function handover(name: Name): Promise<number[]> {
   for (let i = 0; i < 3; i++) pool.push(await startReplica(`${name}-h${serial++}`, ns, implementations[name]));
   await nextLine(pool, (line) => line.event === 'work', 60_000, 'a first leader', 0);
   const samples: number[] = [];
-  for (let round = 0; round < HANDOVER_ROUNDS; round++) {
+  for (let i = 0; i < HANDOVER_ROUNDS; i++) {
     const leader = currentLeader(pool)!;
     const others = pool.filter((replica) => replica !== leader);
     // Every follower has seen the current leader, so it is following, not starting up.
@@ -125,7 +125,7 @@ async function failover(name: Name): Promise<number[]> {
   for (let i = 0; i < 3; i++) pool.push(await startReplica(`${name}-f${serial++}`, ns, implementations[name]));
   await nextLine(pool, (line) => line.event === 'work', 60_000, 'a first leader', 0);
   const samples: number[] = [];
-  for (let round = 0; round < FAILOVER_ROUNDS; round++) {
+  for (let i = 0; i < FAILOVER_ROUNDS; i++) {
     const leader = currentLeader(pool)!;
     const others = pool.filter((replica) => replica !== leader);
     await Promise.all(others.map((replica) => nextLine([replica], (line) => line.event === 'new-leader' && line.leader === leader.id, 60_000, 'followers in sync', 0)));
