@@ -19,6 +19,7 @@ export class AppModule {
           leaseDuration: config.leaseDuration,
           renewDeadline: config.renewDeadline,
           retryPeriod: config.retryPeriod,
+          lossPolicy: config.lossPolicy,
           healthServer: { port: config.port },
         }),
       ],

@@ -12,6 +12,7 @@ export interface ExampleConfig {
   retryPeriod?: number;
   /** Boot the same app without LeaderElectionModule: the baseline of the cost benchmark. */
   withoutElection: boolean;
+  lossPolicy?: 'exit' | 'rejoin';
 }
 
 export const USAGE = `usage: example [flags]
@@ -23,6 +24,7 @@ export const USAGE = `usage: example [flags]
   --lease-duration SECONDS          default 15 (env LEASE_DURATION)
   --renew-deadline SECONDS          default 10 (env RENEW_DEADLINE)
   --retry-period SECONDS            default 2 (env RETRY_PERIOD)
+  --loss-policy exit|rejoin         after losing leadership involuntarily (env LOSS_POLICY; default exit)
   --without-election                the same app without leader election (a benchmark baseline)`;
 
 function seconds(flag: string, value: string | undefined): number | undefined {
@@ -30,6 +32,11 @@ function seconds(flag: string, value: string | undefined): number | undefined {
   const parsed = Number(value);
   if (!Number.isFinite(parsed) || parsed <= 0) throw new Error(`--${flag} must be a positive number of seconds, got ${JSON.stringify(value)}`);
   return Math.round(parsed * 1000);
+}
+
+function lossPolicy(value: string | undefined): 'exit' | 'rejoin' | undefined {
+  if (value === undefined || value === 'exit' || value === 'rejoin') return value;
+  throw new Error(`--loss-policy must be exit or rejoin, got ${JSON.stringify(value)}`);
 }
 
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ExampleConfig {
@@ -46,6 +53,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ExampleConf
       'renew-deadline': { type: 'string' },
       'retry-period': { type: 'string' },
       'without-election': { type: 'boolean' },
+      'loss-policy': { type: 'string' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -64,5 +72,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ExampleConf
     renewDeadline: seconds('renew-deadline', values['renew-deadline'] ?? env.RENEW_DEADLINE),
     retryPeriod: seconds('retry-period', values['retry-period'] ?? env.RETRY_PERIOD),
     withoutElection: values['without-election'] ?? false,
+    lossPolicy: lossPolicy(values['loss-policy'] ?? env.LOSS_POLICY),
   };
 }

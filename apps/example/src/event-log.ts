@@ -10,8 +10,9 @@ export type ExampleEvent = 'ready' | 'new-leader' | 'started-leading' | 'work' |
 export class EventLog {
   identity = '';
 
-  emit(event: ExampleEvent, fields: { leader?: string | null; term?: number | null; [key: string]: unknown } = {}): void {
-    const line = { time: new Date().toISOString(), id: this.identity, event, leader: null, term: null, ...fields };
+  /** `at` lets a caller stamp a line with a time taken before it checked that the line is still true. */
+  emit(event: ExampleEvent, fields: { leader?: string | null; term?: number | null; [key: string]: unknown } = {}, at = new Date()): void {
+    const line = { time: at.toISOString(), id: this.identity, event, leader: null, term: null, ...fields };
     process.stdout.write(`${JSON.stringify(line)}\n`);
   }
 }

@@ -16,10 +16,14 @@ export class Reconciler {
 
   @OnLeader()
   async reconcile(term: Term): Promise<void> {
-    while (term.isValid()) {
-      // isValid() re-checks the clock: a replica paused past its deadline never reports work.
+    for (;;) {
+      // The time is taken before the check: even if the process is paused right after the check,
+      // the line it then writes carries a time at which the term was still valid.
+      const at = new Date();
+      // isValid() re-checks the monotonic clock: a replica paused past its deadline never reports work.
+      if (!term.isValid()) return;
       this.passes++;
-      this.log.emit('work', { leader: term.identity, term: term.fencingToken, pass: this.passes });
+      this.log.emit('work', { leader: term.identity, term: term.fencingToken, pass: this.passes }, at);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, TICK_MS);
         term.signal.addEventListener('abort', () => {
