@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CoordinationV1Api, KubeConfig, loadAllYaml } from '@kubernetes/client-node';
 import { describe, expect, inject, it } from 'vitest';
-import { KubernetesLeaseLock, LeaderElector, leaseRoleRule, type ElectionEvent } from 'nestjs-lease-election';
+import { eventsRoleRule, KubernetesLeaseLock, LeaderElector, leaseRoleRule, type ElectionEvent } from 'nestjs-lease-election';
 import { ensureBinaries } from '../harness/binaries.ts';
 import { writeKubeconfig } from '../harness/kubeconfig.ts';
 import { TestCluster } from '../harness/test-cluster.ts';
@@ -19,12 +19,12 @@ describe('deploy/kubernetes', () => {
     return result.stdout;
   }
 
-  it('is accepted by the apiserver, and its Role is exactly the rule the library documents', async () => {
+  it('is accepted by the apiserver, and its Role is exactly the rules the library documents', async () => {
     const namespace = await cluster.createNamespace('deploy');
     expect(kubectl('apply', '--dry-run=server', '-n', namespace, '-f', MANIFESTS)).toContain('deployment.apps/example-controller created (server dry run)');
     const documents = loadAllYaml(readFileSync(join(MANIFESTS, 'example-controller.yaml'), 'utf8')) as Array<{ kind: string; rules?: unknown }>;
     expect(documents.map((doc) => doc.kind)).toEqual(['ServiceAccount', 'Role', 'RoleBinding', 'Deployment']);
-    expect(documents.find((doc) => doc.kind === 'Role')!.rules).toEqual([leaseRoleRule()]);
+    expect(documents.find((doc) => doc.kind === 'Role')!.rules).toEqual([leaseRoleRule(), eventsRoleRule()]);
   });
 
   it("the ServiceAccount it creates can elect with that Role, and do nothing else with Leases", async () => {

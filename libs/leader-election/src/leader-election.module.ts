@@ -6,7 +6,7 @@ import { LeaderElectionExplorer } from './leader-election.explorer.js';
 import { ConfigurableLeaderElectionModule } from './leader-election.module-definition.js';
 import { LeaderElectionOrchestrator } from './leader-election.orchestrator.js';
 import { LeaderElectionService } from './leader-election.service.js';
-import { leaderElectorsProvider } from './leader-electors.provider.js';
+import { kubeConfigProvider, leaderElectorsProvider } from './leader-electors.provider.js';
 
 /**
  * `LeaderElectionModule.forRoot(options)` or `.forRootAsync({ useFactory, inject, imports })`,
@@ -15,6 +15,7 @@ import { leaderElectorsProvider } from './leader-electors.provider.js';
 @Module({
   imports: [DiscoveryModule],
   providers: [
+    kubeConfigProvider,
     leaderElectorsProvider,
     LeaderElectionService,
     LeaderElectionExplorer,

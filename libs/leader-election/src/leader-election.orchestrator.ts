@@ -4,12 +4,15 @@
  * safe order: abort the leader work, wait for it, then release the lease.
  */
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { attachLeaderEvents } from './elector/lease-events.js';
 import type { LeaderElector, Term } from './elector/leader-elector.js';
+import { attachElectionMetrics } from './elector/metrics.js';
 import type { ElectionOptions, LeaderElectionModuleOptions, WorkErrorPolicy } from './interfaces/leader-election-options.interface.js';
-import { LEADER_ELECTORS, LOGGER_CONTEXT, MAX_RESTART_BACKOFF_MS } from './leader-election.constants.js';
+import { LEADER_ELECTION_KUBECONFIG, LEADER_ELECTORS, LOGGER_CONTEXT, MAX_RESTART_BACKOFF_MS } from './leader-election.constants.js';
 import { LeaderElectionExplorer, type LeaderMethod } from './leader-election.explorer.js';
 import { LEADER_ELECTION_OPTIONS } from './leader-election.module-definition.js';
-import { electionsOf } from './leader-electors.provider.js';
+import { electionsOf, electorLogger } from './leader-electors.provider.js';
 
 function pause(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -27,18 +30,30 @@ export class LeaderElectionOrchestrator implements OnApplicationBootstrap, OnMod
   private readonly electors: Map<string, LeaderElector>;
   private readonly explorer: LeaderElectionExplorer;
   private readonly elections: Map<string, ElectionOptions>;
+  private readonly options: LeaderElectionModuleOptions;
+  private readonly kubeConfig: KubeConfig;
+  private readonly detach: Array<() => void> = [];
 
   constructor(
     @Inject(LEADER_ELECTORS) electors: Map<string, LeaderElector>,
     explorer: LeaderElectionExplorer,
     @Inject(LEADER_ELECTION_OPTIONS) options: LeaderElectionModuleOptions,
+    @Inject(LEADER_ELECTION_KUBECONFIG) kubeConfig: KubeConfig,
   ) {
     this.electors = electors;
     this.explorer = explorer;
+    this.options = options;
+    this.kubeConfig = kubeConfig;
     this.elections = electionsOf(options);
   }
 
-  onApplicationBootstrap(): void {
+  async onApplicationBootstrap(): Promise<void> {
+    for (const elector of this.electors.values()) {
+      if (this.options.metrics) {
+        this.detach.push(await attachElectionMetrics(elector, this.options.metrics === true ? undefined : this.options.metrics.registry));
+      }
+      if (this.options.events ?? true) this.detach.push(attachLeaderEvents(elector, this.kubeConfig, electorLogger(LOGGER_CONTEXT)));
+    }
     for (const [name, elector] of this.electors) {
       elector.start((term) => this.runTerm(name, elector, term));
     }
@@ -47,6 +62,7 @@ export class LeaderElectionOrchestrator implements OnApplicationBootstrap, OnMod
   /** Earliest shutdown hook, so leader work stops while the providers it uses still exist. */
   async onModuleDestroy(): Promise<void> {
     await Promise.all([...this.electors.values()].map((elector) => elector.stop()));
+    for (const detach of this.detach.splice(0)) detach();
   }
 
   private async runTerm(election: string, elector: LeaderElector, term: Term): Promise<void> {

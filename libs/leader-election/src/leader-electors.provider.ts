@@ -1,11 +1,12 @@
 /** Builds one LeaderElector per configured election, validating all of them at once. */
+import type { KubeConfig } from '@kubernetes/client-node';
 import { Logger, type Provider } from '@nestjs/common';
 import { defaultNamespace, loadKubeConfig } from './elector/kube-config.js';
 import { KubernetesLeaseLock } from './elector/kubernetes-lease-lock.js';
 import { LeaderElector } from './elector/leader-elector.js';
 import { InvalidElectorOptionsError, resolveIdentity, type ElectorLogger } from './elector/options.js';
 import type { ElectionOptions, LeaderElectionModuleOptions } from './interfaces/leader-election-options.interface.js';
-import { DEFAULT_ELECTION, LEADER_ELECTORS, LOGGER_CONTEXT } from './leader-election.constants.js';
+import { DEFAULT_ELECTION, LEADER_ELECTION_KUBECONFIG, LEADER_ELECTORS, LOGGER_CONTEXT } from './leader-election.constants.js';
 import { LEADER_ELECTION_OPTIONS } from './leader-election.module-definition.js';
 
 export function electorLogger(context: string): ElectorLogger {
@@ -26,9 +27,8 @@ export function electionsOf(options: LeaderElectionModuleOptions): Map<string, E
   return all;
 }
 
-export function createElectors(options: LeaderElectionModuleOptions): Map<string, LeaderElector> {
+export function createElectors(options: LeaderElectionModuleOptions, kubeConfig: KubeConfig): Map<string, LeaderElector> {
   const logger = electorLogger(LOGGER_CONTEXT);
-  const kubeConfig = loadKubeConfig(options.kubeConfig);
   const identity = resolveIdentity(options.identity, logger);
   const problems: string[] = [];
   const electors = new Map<string, LeaderElector>();
@@ -53,8 +53,14 @@ export function createElectors(options: LeaderElectionModuleOptions): Map<string
   return electors;
 }
 
+export const kubeConfigProvider: Provider = {
+  provide: LEADER_ELECTION_KUBECONFIG,
+  useFactory: (options: LeaderElectionModuleOptions) => loadKubeConfig(options.kubeConfig),
+  inject: [LEADER_ELECTION_OPTIONS],
+};
+
 export const leaderElectorsProvider: Provider = {
   provide: LEADER_ELECTORS,
   useFactory: createElectors,
-  inject: [LEADER_ELECTION_OPTIONS],
+  inject: [LEADER_ELECTION_OPTIONS, LEADER_ELECTION_KUBECONFIG],
 };

@@ -14,3 +14,5 @@ export { createLeaderElector, type KubernetesElectorOptions } from './create-lea
 export { defaultNamespace, KubeConfigError, loadKubeConfig, SERVICE_ACCOUNT_NAMESPACE_FILE } from './kube-config.js';
 export { KubernetesLeaseLock, leaseRoleRule } from './kubernetes-lease-lock.js';
 export { DEFAULT_HEALTH_TOLERANCE_MS, electionHealth, type ElectionHealth } from './healthz.js';
+export { attachLeaderEvents, eventsRoleRule, REPORTING_CONTROLLER } from './lease-events.js';
+export { attachElectionMetrics, METRIC_NAMES } from './metrics.js';

@@ -32,9 +32,9 @@ export class LeaderElectionHealthServer implements OnApplicationBootstrap, OnApp
     const config = this.options.healthServer;
     if (!config) return;
     const server = createServer((request, response) => {
-      void this.respond(request.method ?? 'GET', (request.url ?? '/').split('?')[0]).then(({ status, body }) => {
-        response.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-        response.end(request.method === 'HEAD' ? undefined : JSON.stringify(body));
+      void this.respond(request.method ?? 'GET', (request.url ?? '/').split('?')[0]).then(({ status, body, contentType }) => {
+        response.writeHead(status, { 'content-type': contentType ?? 'application/json', 'cache-control': 'no-store' });
+        response.end(request.method === 'HEAD' ? undefined : contentType ? String(body) : JSON.stringify(body));
       });
     });
     const host = config.host ?? '0.0.0.0';
@@ -56,13 +56,19 @@ export class LeaderElectionHealthServer implements OnApplicationBootstrap, OnApp
     });
   }
 
-  private async respond(method: string, path: string): Promise<{ status: number; body: unknown }> {
+  private async respond(method: string, path: string): Promise<{ status: number; body: unknown; contentType?: string }> {
     if (method !== 'GET' && method !== 'HEAD') return { status: 405, body: { status: 'error', message: 'method not allowed' } };
     switch (path) {
       case '/healthz':
       case '/livez': {
         const report = await this.health.check();
         return { status: report.healthy ? 200 : 503, body: { status: report.healthy ? 'ok' : 'error', ...report } };
+      }
+      case '/metrics': {
+        const metrics = this.options.metrics;
+        if (!metrics) return { status: 404, body: { status: 'error', message: 'metrics are not enabled' } };
+        const registry = metrics === true ? (await import('prom-client')).register : metrics.registry;
+        return { status: 200, body: await registry.metrics(), contentType: registry.contentType };
       }
       case '/readyz': {
         const ready = this.health.ready();

@@ -1,4 +1,5 @@
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { Registry } from 'prom-client';
 import type { LeaderElectorTimings, LossPolicy } from '../elector/options.js';
 
 /** What happens when an @OnLeader method throws while this instance still leads. */
@@ -43,4 +44,11 @@ export interface LeaderElectionModuleOptions extends ElectionOptions {
   livenessCheck?: () => unknown;
   /** Serve health on a port of its own, for apps without an HTTP server. */
   healthServer?: HealthServerOptions;
+  /**
+   * Prometheus metrics through prom-client (install it): true for its global registry (the one
+   * @willsoto/nestjs-prometheus serves), or a registry of your own. Also served at /metrics on the healthServer.
+   */
+  metrics?: boolean | { registry: Registry };
+  /** Record Kubernetes Events on the Lease when this instance becomes or stops being leader. Default true. */
+  events?: boolean;
 }
