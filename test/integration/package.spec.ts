@@ -52,14 +52,14 @@ describe('the published package', () => {
     }));
     writeFileSync(join(app, 'main.mjs'), MAIN);
     const install = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], { cwd: app, encoding: 'utf8' });
-    expect(install.status, install.stderr).toBe(0);
+    expect({ status: install.status, stderr: install.stderr }).toMatchObject({ status: 0 });
 
     const namespace = await cluster.createNamespace('packaged');
     const run = spawnSync(process.execPath, ['main.mjs'], {
       cwd: app, encoding: 'utf8', timeout: 60_000,
       env: { ...process.env, KUBECONFIG: cluster.info.adminKubeconfig, NAMESPACE: namespace },
     });
-    expect(run.status, run.stderr).toBe(0);
+    expect({ status: run.status, stderr: run.stderr }).toMatchObject({ status: 0 });
     expect(JSON.parse(run.stdout.trim())).toEqual({ elected: 'from-tarball', fencingToken: 0 });
   });
 });
