@@ -142,3 +142,23 @@ describe('logs', () => {
     for (const secret of secrets) expect(lines.join('\n')).not.toContain(secret);
   });
 });
+
+describe('leader label', () => {
+  it("labels the leader's own Pod while it leads, and removes the label when it stops", async () => {
+    const namespace = await cluster.createNamespace('label');
+    await cluster.core.createNamespacedPod({
+      namespace, body: { metadata: { name: 'controller-0' }, spec: { containers: [{ name: 'c', image: 'example:latest' }] } },
+    });
+    const labels = async (): Promise<Record<string, string>> =>
+      (await cluster.core.readNamespacedPod({ name: 'controller-0', namespace })).metadata?.labels ?? {};
+    const app = await boot({
+      leaseName: 'controller', namespace, identity: 'controller-0', kubeConfig: cluster.info.adminKubeconfig, lossPolicy: 'rejoin',
+      ...TIMINGS, leaderLabel: { key: 'example.com/leader', podName: 'controller-0' },
+    });
+    await app.get(LeaderElectionService).whenLeader();
+    await until('the label', async () => (await labels())['example.com/leader'] === 'true');
+    await app.close();
+    apps.splice(apps.indexOf(app), 1);
+    expect(await labels()).not.toHaveProperty('example.com/leader');
+  });
+});

@@ -6,10 +6,11 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { attachLeaderEvents } from './elector/lease-events.js';
+import { attachLeaderLabel } from './elector/leader-label.js';
 import type { LeaderElector, Term } from './elector/leader-elector.js';
 import { attachElectionMetrics } from './elector/metrics.js';
 import type { ElectionOptions, LeaderElectionModuleOptions, WorkErrorPolicy } from './interfaces/leader-election-options.interface.js';
-import { LEADER_ELECTION_KUBECONFIG, LEADER_ELECTORS, LOGGER_CONTEXT, MAX_RESTART_BACKOFF_MS } from './leader-election.constants.js';
+import { DEFAULT_ELECTION, LEADER_ELECTION_KUBECONFIG, LEADER_ELECTORS, LOGGER_CONTEXT, MAX_RESTART_BACKOFF_MS } from './leader-election.constants.js';
 import { LeaderElectionExplorer, type LeaderMethod } from './leader-election.explorer.js';
 import { LEADER_ELECTION_OPTIONS } from './leader-election.module-definition.js';
 import { electionsOf, electorLogger } from './leader-electors.provider.js';
@@ -32,7 +33,7 @@ export class LeaderElectionOrchestrator implements OnApplicationBootstrap, OnMod
   private readonly elections: Map<string, ElectionOptions>;
   private readonly options: LeaderElectionModuleOptions;
   private readonly kubeConfig: KubeConfig;
-  private readonly detach: Array<() => void> = [];
+  private readonly detach: Array<() => void | Promise<void>> = [];
 
   constructor(
     @Inject(LEADER_ELECTORS) electors: Map<string, LeaderElector>,
@@ -48,11 +49,15 @@ export class LeaderElectionOrchestrator implements OnApplicationBootstrap, OnMod
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    for (const elector of this.electors.values()) {
+    for (const [name, elector] of this.electors) {
       if (this.options.metrics) {
         this.detach.push(await attachElectionMetrics(elector, this.options.metrics === true ? undefined : this.options.metrics.registry));
       }
       if (this.options.events ?? true) this.detach.push(attachLeaderEvents(elector, this.kubeConfig, electorLogger(LOGGER_CONTEXT)));
+      // One label per Pod: it follows the default election.
+      if (this.options.leaderLabel && name === DEFAULT_ELECTION) {
+        this.detach.push(attachLeaderLabel(elector, this.kubeConfig, this.options.leaderLabel, electorLogger(LOGGER_CONTEXT)));
+      }
     }
     for (const [name, elector] of this.electors) {
       elector.start((term) => this.runTerm(name, elector, term));
@@ -62,7 +67,7 @@ export class LeaderElectionOrchestrator implements OnApplicationBootstrap, OnMod
   /** Earliest shutdown hook, so leader work stops while the providers it uses still exist. */
   async onModuleDestroy(): Promise<void> {
     await Promise.all([...this.electors.values()].map((elector) => elector.stop()));
-    for (const detach of this.detach.splice(0)) detach();
+    await Promise.all(this.detach.splice(0).map((detach) => detach()));
   }
 
   private async runTerm(election: string, elector: LeaderElector, term: Term): Promise<void> {

@@ -16,3 +16,4 @@ export { KubernetesLeaseLock, leaseRoleRule } from './kubernetes-lease-lock.js';
 export { DEFAULT_HEALTH_TOLERANCE_MS, electionHealth, type ElectionHealth } from './healthz.js';
 export { attachLeaderEvents, eventsRoleRule, REPORTING_CONTROLLER } from './lease-events.js';
 export { attachElectionMetrics, METRIC_NAMES } from './metrics.js';
+export { attachLeaderLabel, leaderLabelRoleRule, type LeaderLabelOptions } from './leader-label.js';

@@ -1,5 +1,6 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
+import type { LeaderLabelOptions } from '../elector/leader-label.js';
 import type { LeaderElectorTimings, LossPolicy } from '../elector/options.js';
 
 /** What happens when an @OnLeader method throws while this instance still leads. */
@@ -51,4 +52,6 @@ export interface LeaderElectionModuleOptions extends ElectionOptions {
   metrics?: boolean | { registry: Registry };
   /** Record Kubernetes Events on the Lease when this instance becomes or stops being leader. Default true. */
   events?: boolean;
+  /** Label this instance's Pod while it leads, e.g. `{ key: 'leader' }`; needs pods/patch in the Role. */
+  leaderLabel?: LeaderLabelOptions;
 }
