@@ -21,6 +21,8 @@ export interface ChaosOptions {
   timings?: { leaseDuration: number; renewDeadline: number; retryPeriod: number };
   log?: (line: string) => void;
   random?: () => number;
+  /** Inject only these fault types (default: all). */
+  only?: readonly Fault[];
 }
 
 export interface ChaosReport {
@@ -156,7 +158,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     let order: Fault[] = [];
     for (let n = 0; n < options.faults; n++) {
       // Every fault type once per round of eight, in a random order within the round.
-      if (order.length === 0) order = [...FAULTS].map((fault) => ({ fault, key: random() })).sort((a, b) => a.key - b.key).map(({ fault }) => fault);
+      if (order.length === 0) order = [...(options.only ?? FAULTS)].map((fault) => ({ fault, key: random() })).sort((a, b) => a.key - b.key).map(({ fault }) => fault);
       const fault = order.pop()!;
       counts[fault]++;
       await inject(fault);
@@ -165,7 +167,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       try {
         recovered = (await nextLine(alive(), (line) => line.event === 'work', 60_000, `a leader after ${fault}`, over)).at;
       } catch {
-        slowRecoveries.push(`#${n} ${fault}: no leader within 60 s`);
+        const lease = await leases.readNamespacedLease({ name: 'example-controller', namespace }).catch((error: unknown) => String(error));
+        const states = alive().map((replica) => `${replica.id}: ${JSON.stringify(replica.lines.slice(-3).map(({ event, term, at }) => ({ event, term, at: Math.round(at) })))}\n${replica.log.slice(-1500)}`);
+        slowRecoveries.push(`#${n} ${fault}: no leader within 60 s; lease ${JSON.stringify(typeof lease === 'string' ? lease : lease.spec)}\n${states.join('\n')}`);
         continue;
       }
       const recovery = recovered - over;

@@ -132,6 +132,33 @@ describe('LeaderElector', () => {
     expect(a.elector.term).toBeUndefined();
   });
 
+  it('a renewal that lands after the deadline passed does not revive the term', async () => {
+    setup();
+    const terms: Term[] = [];
+    let workEnded = false;
+    const a = start(candidate('a'), async (t) => {
+      terms.push(t);
+      // Work that polls isValid(), as the example's reconcile loop does.
+      while (t.isValid()) await new Promise((resolve) => setImmediate(resolve));
+      workEnded = true;
+    });
+    await clock.advance(0);
+    let open!: () => void;
+    a.lock.gate = new Promise((resolve) => { open = resolve; });
+    await clock.advance(2_000); // a renewal is sent and hangs
+    clock.jump(9_000); // time passes without timers (a stall): the deadline (10 s) is behind us
+    await settle();
+    expect(workEnded).toBe(true);
+    a.lock.gate = undefined;
+    open(); // the renewal sent at 2 s now succeeds
+    await settle();
+    expect(terms[0].signal.aborted).toBe(true);
+    expect(terms[0].isValid()).toBe(false);
+    expect(a.events.filter((e) => e.type === 'lost')).toEqual([{ type: 'lost', identity: 'a', reason: 'renew-deadline' }]);
+    // Under 'rejoin' the instance competes again: any new leadership is a new term with a new token.
+    expect(terms.slice(1).every((t) => t.fencingToken > terms[0].fencingToken)).toBe(true);
+  });
+
   it('on a 409 when renewing, re-reads the Lease and keeps leading if it is still ours', async () => {
     setup();
     const a = start(candidate('a'));

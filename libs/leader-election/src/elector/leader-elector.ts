@@ -95,6 +95,11 @@ interface TermState {
   controller: AbortController;
   /** Monotonic time our last successful write was sent. */
   renewedAt: number;
+  /**
+   * Set the first time the term is seen past its deadline. From then on it is over, even if a
+   * renewal that was already in flight succeeds: work may have seen isValid() turn false and stopped.
+   */
+  expired: boolean;
   deadlineTimer: unknown;
   /** The term's work, settled or not. */
   work: Promise<void>;
@@ -232,9 +237,7 @@ export class LeaderElector {
 
   /** Synchronous and clock-checked: never true after renewDeadline without a renewal. */
   isLeader(): boolean {
-    const state = this.current;
-    return state !== undefined && !state.controller.signal.aborted &&
-      this.clock.now() - state.renewedAt < this.options.renewDeadline;
+    return this.current?.term.isValid() ?? false;
   }
 
   /** Joins the election. `work` runs on every term this instance wins. */
@@ -351,7 +354,8 @@ export class LeaderElector {
     }
     const sentAt = this.clock.now();
     const outcome = await this.tryAcquireOrRenew(true);
-    if (this.stopping || this.current !== state || state.controller.signal.aborted) return;
+    // A renewal that lands after the deadline passed cannot revive the term.
+    if (this.stopping || this.current !== state || !state.term.isValid()) return;
     switch (outcome.kind) {
       case 'ours':
         state.renewedAt = sentAt;
@@ -501,6 +505,7 @@ export class LeaderElector {
     const state: TermState = {
       controller,
       renewedAt: sentAt,
+      expired: false,
       deadlineTimer: undefined,
       work: Promise.resolve(),
       term: {
@@ -508,7 +513,14 @@ export class LeaderElector {
         fencingToken: snapshot.record.leaseTransitions,
         signal: controller.signal,
         acquiredAt: snapshot.record.acquireTime ?? clock.wallNow(),
-        isValid: () => !controller.signal.aborted && clock.now() - state.renewedAt < renewDeadline,
+        isValid: () => {
+          if (state.expired || controller.signal.aborted) return false;
+          if (clock.now() - state.renewedAt < renewDeadline) return true;
+          // Validity only ever goes one way; the loss itself is handled as soon as we can.
+          state.expired = true;
+          queueMicrotask(() => this.loseInvoluntarily(state, 'renew-deadline'));
+          return false;
+        },
       },
     };
     this.current = state;

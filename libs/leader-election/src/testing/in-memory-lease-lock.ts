@@ -54,6 +54,8 @@ export class InMemoryLeaseLock implements LeaseLock {
   failure: LockErrorKind | undefined;
   /** Requests never answer until their signal aborts (a hung connection). */
   hang = false;
+  /** While set, requests wait for this promise before they are answered (a slow connection). */
+  gate: Promise<void> | undefined;
   /** Set false to make this lock support no watch (polling only). */
   watchSupported = true;
   /** New watches fail at once while set (the watch endpoint is down, requests still work). */
@@ -69,6 +71,7 @@ export class InMemoryLeaseLock implements LeaseLock {
   private async request<T>(verb: Verb, signal: AbortSignal, action: () => T): Promise<T> {
     this.requests[verb]++;
     await Promise.resolve();
+    if (this.gate) await this.gate;
     if (this.hang) {
       await new Promise((_, reject) => {
         const abort = () => reject(signal.reason);
