@@ -65,6 +65,15 @@ const live = new Set<ControlPlane>();
 process.once('exit', () => {
   for (const plane of live) plane.killNow();
 });
+// Interrupted (Ctrl-C, a CI timeout) with nobody else handling it: tear down, then die of the same
+// signal as we would have. Programs with their own handlers (npm run cluster, the demo) stop cleanly themselves.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    if (process.listenerCount(signal) > 0) return;
+    for (const plane of live) plane.killNow();
+    process.kill(process.pid, signal);
+  });
+}
 
 export class ControlPlane {
   readonly dir: string;
