@@ -21,9 +21,19 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/**/*.spec.ts'],
+          exclude: ['test/chaos/**'],
           globalSetup: ['test/harness/global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
+        },
+      },
+      {
+        // Runs on its own after the others: its recovery deadlines must not compete for the CPU.
+        extends: true,
+        test: {
+          name: 'chaos',
+          include: ['test/chaos/**/*.spec.ts'],
+          testTimeout: 20 * 60_000,
         },
       },
     ],

@@ -80,30 +80,41 @@ async function stopAll(replicas: Replica[]): Promise<void> {
   await Promise.all(replicas.map((replica) => replica.exited));
 }
 
-/** SIGTERM the leader; time until a successor's first work line. */
-async function handover(name: Name): Promise<number[]> {
-  const ns = await namespace('handover');
+/**
+ * Rounds of "take the leader down, time the successor" with three replicas in a fresh namespace:
+ * `takeDown` stops the leader and returns one sample; the stopped replica is then replaced.
+ */
+async function leaderRounds(name: Name, prefix: string, rounds: number, settleMs: () => number,
+  takeDown: (leader: Replica, others: Replica[], ns: string) => Promise<number>): Promise<number[]> {
+  const ns = await namespace(prefix);
   let serial = 0;
-  const pool: Replica[] = [];
-  for (let i = 0; i < 3; i++) pool.push(await startReplica(`${name}-h${serial++}`, ns, implementations[name]));
+  const fresh = (): Promise<Replica> => startReplica(`${name}-${prefix}${serial++}`, ns, implementations[name]);
+  const pool: Replica[] = [await fresh(), await fresh(), await fresh()];
   await nextLine(pool, (line) => line.event === 'work', 60_000, 'a first leader', 0);
   const samples: number[] = [];
-  for (let i = 0; i < HANDOVER_ROUNDS; i++) {
+  for (let i = 0; i < rounds; i++) {
     const leader = currentLeader(pool)!;
     const others = pool.filter((replica) => replica !== leader);
     // Every follower has seen the current leader, so it is following, not starting up.
     await Promise.all(others.map((replica) => nextLine([replica], (line) => line.event === 'new-leader' && line.leader === leader.id, 60_000, 'followers in sync', 0)));
-    await sleep(300);
-    const since = performance.now();
-    leader.signal('SIGTERM');
-    const first = await nextLine(others, (line) => line.event === 'work', 60_000, 'a successor', since);
-    samples.push(first.at - since);
+    await sleep(settleMs());
+    samples.push(await takeDown(leader, others, ns));
     await leader.exited;
     pool.splice(pool.indexOf(leader), 1);
-    pool.push(await startReplica(`${name}-h${serial++}`, ns, implementations[name]));
+    pool.push(await fresh());
   }
   await stopAll(pool);
   return samples;
+}
+
+/** SIGTERM the leader; time until a successor's first work line. */
+function handover(name: Name): Promise<number[]> {
+  return leaderRounds(name, 'handover', HANDOVER_ROUNDS, () => 300, async (leader, others) => {
+    const since = performance.now();
+    leader.signal('SIGTERM');
+    const first = await nextLine(others, (line) => line.event === 'work', 60_000, 'a successor', since);
+    return first.at - since;
+  });
 }
 
 /** Watches one Lease the way a follower does, to know when each holder last renewed. */
@@ -118,30 +129,19 @@ async function watchLease(ns: string, lease: string): Promise<{ lastWriteBy: (ho
 
 /** SIGKILL the leader; how long after the lease expired did a successor start working. */
 async function failover(name: Name): Promise<number[]> {
-  const ns = await namespace('failover');
-  const watcher = await watchLease(ns, 'example-controller');
-  let serial = 0;
-  const pool: Replica[] = [];
-  for (let i = 0; i < 3; i++) pool.push(await startReplica(`${name}-f${serial++}`, ns, implementations[name]));
-  await nextLine(pool, (line) => line.event === 'work', 60_000, 'a first leader', 0);
-  const samples: number[] = [];
-  for (let i = 0; i < FAILOVER_ROUNDS; i++) {
-    const leader = currentLeader(pool)!;
-    const others = pool.filter((replica) => replica !== leader);
-    await Promise.all(others.map((replica) => nextLine([replica], (line) => line.event === 'new-leader' && line.leader === leader.id, 60_000, 'followers in sync', 0)));
-    await sleep(1_000 + Math.random() * 500);
+  const watchers: Array<() => void> = [];
+  const samples = await leaderRounds(name, 'failover', FAILOVER_ROUNDS, () => 1_000 + Math.random() * 500, async (leader, others, ns) => {
+    const watcher = await watchLease(ns, 'example-controller');
+    watchers.push(watcher.stop);
+    await sleep(1_000); // the watch has seen at least one renewal
     const since = performance.now();
     leader.signal('SIGKILL');
     const first = await nextLine(others, (line) => line.event === 'work', 60_000, 'a successor', since);
+    watcher.stop();
     // The lease expired leaseDuration after the killed leader's last write, as a follower saw it.
-    samples.push(first.at - (watcher.lastWriteBy(leader.id) + SECONDS.leaseDuration * 1000));
-    if (process.env.BENCH_DEBUG) log(`  killed ${leader.id} at ${since.toFixed(0)}, its last write seen at ${watcher.lastWriteBy(leader.id).toFixed(0)}, ${first.id} worked at ${first.at.toFixed(0)}`);
-    await leader.exited;
-    pool.splice(pool.indexOf(leader), 1);
-    pool.push(await startReplica(`${name}-f${serial++}`, ns, implementations[name]));
-  }
-  watcher.stop();
-  await stopAll(pool);
+    return first.at - (watcher.lastWriteBy(leader.id) + SECONDS.leaseDuration * 1000);
+  });
+  for (const stop of watchers) stop();
   return samples;
 }
 

@@ -10,23 +10,11 @@ import {
 } from 'nestjs-lease-election';
 import { LeaderElectionHealthIndicator } from 'nestjs-lease-election/terminus';
 import { TcpProxy } from '../harness/tcp-proxy.ts';
+import { waitFor } from '../harness/eventually.ts';
 import { TestCluster } from '../harness/test-cluster.ts';
 
 const TIMINGS = { leaseDuration: 3_000, renewDeadline: 2_000, retryPeriod: 500 };
 const cluster = new TestCluster(inject('cluster'));
-
-function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 30_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const tick = (): void => {
-      const value = probe();
-      if (value !== undefined && value !== false) return resolve(value as T);
-      if (Date.now() - started > timeoutMs) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 5);
-    };
-    tick();
-  });
-}
 
 /** Records every run of its @OnLeader methods, per app. */
 @Injectable()

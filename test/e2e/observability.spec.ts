@@ -10,6 +10,7 @@ import {
   LeaderElector, leaseRoleRule, type LeaderElectionModuleOptions,
 } from 'nestjs-lease-election';
 import { writeKubeconfig } from '../harness/kubeconfig.ts';
+import { waitFor } from '../harness/eventually.ts';
 import { TestCluster } from '../harness/test-cluster.ts';
 
 const TIMINGS = { leaseDuration: 3_000, renewDeadline: 2_000, retryPeriod: 500 };
@@ -28,14 +29,6 @@ async function boot(options: LeaderElectionModuleOptions): Promise<INestApplicat
   return app;
 }
 
-async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 describe('metrics', () => {
   it("exports client-go's leader_election_master_status and friends, into the app's registry and on /metrics", async () => {
     const namespace = await cluster.createNamespace('metrics');
@@ -46,7 +39,7 @@ describe('metrics', () => {
     });
     const service = app.get(LeaderElectionService);
     await service.whenLeader();
-    await until('a renewal', async () => (await registry.getSingleMetricAsString('leader_election_renew_duration_seconds')).includes('_count{name="controller"} '));
+    await waitFor('a renewal', async () => (await registry.getSingleMetricAsString('leader_election_renew_duration_seconds')).includes('_count{name="controller"} '), 20_000, 50);
     const port = app.get(LeaderElectionHealthServer).address()!.port;
     const scraped = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     expect(scraped).toContain('leader_election_master_status{name="controller"} 1');
@@ -68,12 +61,12 @@ describe('Kubernetes Events', () => {
     await app.get(LeaderElectionService).stepDown();
     const events = cluster.admin.makeApiClient(EventsV1Api);
     let notes: string[] = [];
-    await until('two events', async () => {
+    await waitFor('two events', async () => {
       const list = await events.listNamespacedEvent({ namespace });
       notes = list.items.filter((event) => event.reason === 'LeaderElection' && event.regarding?.kind === 'Lease' && event.regarding.name === 'controller')
         .map((event) => event.note ?? '');
       return notes.length === 2;
-    });
+    }, 20_000, 50);
     expect(notes.sort()).toEqual(['a became leader', 'a stopped leading']);
   });
 
@@ -91,9 +84,9 @@ describe('Kubernetes Events', () => {
     const detach = attachLeaderEvents(elector, user.kubeConfig, logger);
     elector.start();
     try {
-      await until('leadership', async () => elector.isLeader());
+      await waitFor('leadership', async () => elector.isLeader(), 20_000, 50);
       await elector.stepDown();
-      await until('the warning', async () => warnings.some((w) => w.includes('cannot record leader election Events')));
+      await waitFor('the warning', async () => warnings.some((w) => w.includes('cannot record leader election Events')), 20_000, 50);
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(warnings.filter((w) => w.includes('cannot record leader election Events'))).toHaveLength(1);
       expect(warnings[0]).toContain(JSON.stringify(eventsRoleRule().verbs));
@@ -135,7 +128,7 @@ describe('logs', () => {
         if (event.type === 'error') lines.push(event.error.message, String(event.error.stack));
       });
       elector.start();
-      await until('an error', async () => lines.some((line) => line.includes(i === 0 ? '403' : '401') || line.includes(i === 0 ? 'not allowed' : 'rejected our credentials')));
+      await waitFor('an error', async () => lines.some((line) => line.includes(i === 0 ? '403' : '401') || line.includes(i === 0 ? 'not allowed' : 'rejected our credentials')), 20_000, 50);
       await elector.stop();
     }
     expect(lines.join('\n')).toContain('rejected our credentials (401)');
@@ -156,7 +149,7 @@ describe('leader label', () => {
       ...TIMINGS, leaderLabel: { key: 'example.com/leader', podName: 'controller-0' },
     });
     await app.get(LeaderElectionService).whenLeader();
-    await until('the label', async () => (await labels())['example.com/leader'] === 'true');
+    await waitFor('the label', async () => (await labels())['example.com/leader'] === 'true', 20_000, 50);
     await app.close();
     apps.splice(apps.indexOf(app), 1);
     expect(await labels()).not.toHaveProperty('example.com/leader');

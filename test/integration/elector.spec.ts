@@ -5,6 +5,7 @@ import {
   type ElectionEvent, type LeaseLock, type LeaderElectorOptions, type Term,
 } from 'nestjs-lease-election';
 import { ControlPlane } from '../harness/control-plane.ts';
+import { waitFor } from '../harness/eventually.ts';
 import { TestCluster } from '../harness/test-cluster.ts';
 
 // Short timings keep the suite quick; the algorithm is the same at any scale.
@@ -39,19 +40,6 @@ interface Contender {
   terms: Term[];
   /** [start, end) of each term's work, on this process's clock. */
   workIntervals: Array<[number, number]>;
-}
-
-function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 30_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const tick = (): void => {
-      const value = probe();
-      if (value !== undefined && value !== false) return resolve(value);
-      if (Date.now() - started > timeoutMs) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 5);
-    };
-    tick();
-  });
 }
 
 describe('LeaderElector on the real control plane', () => {
