@@ -136,7 +136,7 @@ describe('LeaderElector on the real control plane', () => {
     d.elector.events$.subscribe((e) => { if (e.type === 'error') errors.push(e.error); });
     const error = await waitFor('a 403 on get', () => errors.find((e) => e instanceof LockError && e.kind === 'forbidden' && e.message.includes(' get ')));
     expect(error.message).toContain('not allowed to get leases.coordination.k8s.io in namespace');
-    expect(error.message).toContain('"denied"'); // the apiserver's own words name the user
+    expect(error.message).toContain('denied"'); // the apiserver's own words name the user (or service account)
     expect(error.message).toContain('verbs: ["get", "list", "watch", "create", "update"]');
     await d.elector.stop();
 
