@@ -9,7 +9,7 @@ import { ensureClientGoPeer } from '../test/harness/binaries.ts';
 import { ControlPlane } from '../test/harness/control-plane.ts';
 import { writeKubeconfig } from '../test/harness/kubeconfig.ts';
 import { issueCertificate, loadCertificateAuthority } from '../test/harness/pki.ts';
-import { nextLine, Replica, type Implementation } from '../test/harness/replicas.ts';
+import { isWorking, nextLine, Replica, type Implementation } from '../test/harness/replicas.ts';
 import { renderChart } from './bench-chart.ts';
 
 const SECONDS = { leaseDuration: 4, renewDeadline: 3, retryPeriod: 0.5 };
@@ -71,8 +71,7 @@ async function startReplica(id: string, ns: string, implementation: Implementati
 }
 
 function currentLeader(replicas: Replica[]): Replica | undefined {
-  const now = performance.now();
-  return replicas.find((replica) => live.has(replica) && (replica.lines.findLast((line) => line.event === 'work')?.at ?? 0) > now - 300);
+  return replicas.find((replica) => live.has(replica) && isWorking(replica));
 }
 
 async function stopAll(replicas: Replica[]): Promise<void> {
@@ -186,7 +185,7 @@ async function load(name: Name, count: number): Promise<LoadResult> {
   const offset = readFileSync(plane.auditLog).length;
   await sleep(LOAD_WINDOW_S * 1000);
   const counts = auditCounts(ns, offset);
-  const leaders = pool.filter((replica) => (replica.lines.findLast((line) => line.event === 'work')?.at ?? 0) > performance.now() - 300);
+  const leaders = pool.filter((replica) => isWorking(replica));
   await stopAll(pool);
   const perMinute = (n: number): number => Math.round((n * 600) / LOAD_WINDOW_S) / 10;
   const leaderCounts = counts.get(first.id) ?? {};

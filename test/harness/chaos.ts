@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { CoordinationV1Api, CoreV1Api, KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import { ControlPlane } from './control-plane.ts';
-import { nextLine, OverlapDetector, Replica } from './replicas.ts';
+import { isWorking, nextLine, OverlapDetector, Replica } from './replicas.ts';
 import { TcpProxy } from './tcp-proxy.ts';
 
 export const FAULTS = [
@@ -72,10 +72,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     return replica;
   };
   const alive = (): Replica[] => replicas.filter((replica) => replica.process.exitCode === null && replica.process.signalCode === null);
-  const leaderNow = (): Replica | undefined => {
-    const now = performance.now();
-    return alive().find((replica) => (replica.lines.findLast((line) => line.event === 'work')?.at ?? 0) > now - 300);
-  };
+  const leaderNow = (): Replica | undefined => alive().find((replica) => isWorking(replica));
   const kill = async (replica: Replica): Promise<void> => {
     killedBySuite.add(replica);
     replica.signal('SIGKILL');

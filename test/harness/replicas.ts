@@ -91,6 +91,11 @@ export class Replica {
   }
 }
 
+/** Works every 100 ms while it leads: a work line in the last 300 ms means it leads now. */
+export function isWorking(replica: Replica, now = performance.now()): boolean {
+  return (replica.lines.findLast((line) => line.event === 'work')?.at ?? 0) > now - 300;
+}
+
 /**
  * Resolves with the first line `match` accepts, from any of `replicas`, received after `since`
  * (a performance.now() time; lines already received count too); rejects after timeoutMs.
