@@ -1,65 +1,141 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { TestCluster } from '../harness/test-cluster.ts';
+import { COMPAT_DIR, COMPAT_NODE } from '../compat/stack.ts';
 
-const LIBRARY = resolve(import.meta.dirname, '..', '..', 'libs', 'leader-election');
+const ROOT = resolve(import.meta.dirname, '..', '..');
+const LIBRARY = join(ROOT, 'libs', 'leader-election');
 
-// A Nest app outside the workspace, written the way a user would, in plain JavaScript.
-const MAIN = `
-import 'reflect-metadata';
-import { Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { LeaderElectionModule, LeaderElectionService } from 'nestjs-lease-election';
+// A Nest app outside the workspace, written the way a user would, in plain JavaScript: an @OnLeader
+// method, the Terminus indicator from the subpath export, and a graceful close. Nest 12 apps are ES
+// modules; Nest 11 apps are mostly CommonJS, which loads this ESM-only package with require().
+const IMPORTS: Array<[string, string[]]> = [
+  ['reflect-metadata', []],
+  ['@nestjs/common', ['Injectable', 'Module']],
+  ['@nestjs/core', ['NestFactory']],
+  ['@nestjs/terminus', ['HealthCheckService', 'TerminusModule']],
+  ['nestjs-lease-election', ['LeaderElectionModule', 'LeaderElectionService', 'OnLeader']],
+  ['nestjs-lease-election/terminus', ['LeaderElectionHealthIndicator']],
+];
+
+function imports(format: 'esm' | 'cjs'): string {
+  return IMPORTS.map(([module, names]) => {
+    const list = `{ ${names.join(', ')} }`;
+    if (format === 'esm') return names.length ? `import ${list} from '${module}';` : `import '${module}';`;
+    return names.length ? `const ${list} = require('${module}');` : `require('${module}');`;
+  }).join('\n');
+}
+
+const BODY = `
+let workStarted;
+const started = new Promise((resolve) => { workStarted = resolve; });
+let workStopped = false;
+
+class Worker {
+  async run(term) {
+    workStarted(term.fencingToken);
+    await new Promise((resolve) => term.signal.addEventListener('abort', resolve, { once: true }));
+    workStopped = true;
+  }
+}
+Injectable()(Worker);
+OnLeader()(Worker.prototype, 'run', Object.getOwnPropertyDescriptor(Worker.prototype, 'run'));
 
 class AppModule {}
-Module({ imports: [LeaderElectionModule.forRoot({
-  leaseName: 'packaged', namespace: process.env.NAMESPACE, identity: 'from-tarball',
-  leaseDuration: 3000, renewDeadline: 2000, retryPeriod: 500,
-})] })(AppModule);
+Module({
+  imports: [TerminusModule, LeaderElectionModule.forRoot({
+    leaseName: 'packaged', namespace: process.env.NAMESPACE, identity: 'from-tarball',
+    leaseDuration: 3000, renewDeadline: 2000, retryPeriod: 500,
+  })],
+  providers: [Worker, LeaderElectionHealthIndicator],
+})(AppModule);
 
-const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
-const term = await app.get(LeaderElectionService).whenLeader();
-console.log(JSON.stringify({ elected: app.get(LeaderElectionService).identity, fencingToken: term.fencingToken }));
-await app.close();
+async function main() {
+  const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
+  const election = app.get(LeaderElectionService);
+  const term = await election.whenLeader();
+  const workToken = await started;
+  const indicator = app.get(LeaderElectionHealthIndicator);
+  const health = await app.get(HealthCheckService).check([() => indicator.isHealthy()]);
+  await app.close();
+  console.log(JSON.stringify({
+    node: process.versions.node.split('.')[0], elected: election.identity, fencingToken: term.fencingToken,
+    workToken, health: health.status, workStopped,
+  }));
+}
+main().catch((error) => { console.error(error); process.exitCode = 1; });
 `;
+
+interface Stack {
+  name: string;
+  node: string;
+  nodeMajor: string;
+  format: 'esm' | 'cjs';
+  /** The package.json whose devDependencies pin the app's Nest and client-node versions. */
+  versionsFrom: string;
+}
+
+// The main run's stack, and the oldest one the peer ranges promise (installed by test/compat).
+const STACKS: Stack[] = [
+  {
+    name: 'Node 24, Nest 12, client-node 2, ESM', node: process.execPath, nodeMajor: process.versions.node.split('.')[0],
+    format: 'esm', versionsFrom: join(ROOT, 'package.json'),
+  },
+  { name: 'Node 20, Nest 11, client-node 1.4, CommonJS', node: COMPAT_NODE, nodeMajor: '20', format: 'cjs', versionsFrom: join(COMPAT_DIR, 'package.json') },
+];
+const PINNED = ['@nestjs/common', '@nestjs/core', '@nestjs/terminus', '@kubernetes/client-node'];
+const rootVersions = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).devDependencies as Record<string, string>;
 
 describe('the published package', () => {
   const cluster = new TestCluster(inject('cluster'));
   const work = mkdtempSync(join(tmpdir(), 'nestjs-lease-election-pack-'));
+  let tarball: string;
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-  it('packs, installs into a fresh Nest app outside the workspace, and elects there', async () => {
+  beforeAll(() => {
     execFileSync('npm', ['pack', '--silent', '--pack-destination', work], { cwd: LIBRARY, stdio: ['ignore', 'ignore', 'inherit'] });
-    const tarball = readdirSync(work).find((file) => file.endsWith('.tgz'))!;
+    tarball = readdirSync(work).find((file) => file.endsWith('.tgz'))!;
+  });
+
+  it('holds the built library and its declarations, and nothing else', () => {
     const listing = execFileSync('tar', ['-tzf', join(work, tarball)], { encoding: 'utf8' });
     expect(listing).toContain('package/dist/index.js');
     expect(listing).toContain('package/dist/index.d.ts');
     expect(listing).toContain('package/dist/terminus/index.js');
     expect(listing).not.toMatch(/\.spec\.|src\/|testing\//);
+  });
 
-    const app = join(work, 'app');
-    execFileSync('mkdir', ['-p', app]);
-    const versions = (await import('../../package.json', { with: { type: 'json' } })).default.devDependencies as Record<string, string>;
+  it.each(STACKS)('installs into a fresh Nest app outside the workspace and elects there: $name', async (stack) => {
+    const app = join(work, stack.name.replace(/\W+/g, '-'));
+    mkdirSync(app);
+    const versions = JSON.parse(readFileSync(stack.versionsFrom, 'utf8')).devDependencies as Record<string, string>;
     writeFileSync(join(app, 'package.json'), JSON.stringify({
-      name: 'fresh-nest-app', private: true, type: 'module',
-      dependencies: Object.fromEntries([
-        ['nestjs-lease-election', `file:../${tarball}`],
-        ...['@nestjs/common', '@nestjs/core', '@kubernetes/client-node', 'rxjs', 'reflect-metadata'].map((name) => [name, versions[name]]),
-      ]),
+      name: 'fresh-nest-app', private: true,
+      dependencies: {
+        'nestjs-lease-election': `file:../${tarball}`,
+        ...Object.fromEntries(PINNED.map((name) => [name, versions[name]])),
+        rxjs: rootVersions.rxjs,
+        'reflect-metadata': rootVersions['reflect-metadata'],
+      },
     }));
-    writeFileSync(join(app, 'main.mjs'), MAIN);
+    const main = stack.format === 'esm' ? 'main.mjs' : 'main.cjs';
+    writeFileSync(join(app, main), `${imports(stack.format)}\n${BODY}`);
+    // Peer ranges are checked as a user's npm would: a version outside them fails the install.
     const install = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], { cwd: app, encoding: 'utf8' });
     expect({ status: install.status, stderr: install.stderr }).toMatchObject({ status: 0 });
 
     const namespace = await cluster.createNamespace('packaged');
-    const run = spawnSync(process.execPath, ['main.mjs'], {
+    const run = spawnSync(stack.node, [main], {
       cwd: app, encoding: 'utf8', timeout: 60_000,
       env: { ...process.env, KUBECONFIG: cluster.info.adminKubeconfig, NAMESPACE: namespace },
     });
     expect({ status: run.status, stderr: run.stderr }).toMatchObject({ status: 0 });
-    expect(JSON.parse(run.stdout.trim())).toEqual({ elected: 'from-tarball', fencingToken: 0 });
+    expect(JSON.parse(run.stdout.trim())).toEqual({
+      node: stack.nodeMajor,
+      elected: 'from-tarball', fencingToken: 0, workToken: 0, health: 'ok', workStopped: true,
+    });
   });
 });

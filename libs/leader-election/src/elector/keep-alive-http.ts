@@ -48,11 +48,9 @@ export class KeepAliveHttpLibrary implements HttpLibrary {
           for (const [key, value] of Object.entries(response.headers)) {
             if (value !== undefined) responseHeaders[key] = Array.isArray(value) ? value.join(', ') : value;
           }
-          resolve(new ResponseContext(response.statusCode ?? 0, responseHeaders, {
-            text: async () => data.toString('utf8'),
-            binary: async () => data,
-            stream: () => null,
-          }));
+          // client-node 2.x reads stream(), 1.x does not know it: a variable, not a literal, suits both.
+          const responseBody = { text: async () => data.toString('utf8'), binary: async () => data, stream: () => null };
+          resolve(new ResponseContext(response.statusCode ?? 0, responseHeaders, responseBody));
         });
       });
       request.on('error', reject);
