@@ -1,38 +1,54 @@
-// The elector's unit and integration suites on the oldest supported stack (see package.json):
-// the same spec files as the main run, with @kubernetes/client-node and vitest taken from here.
-import { resolve } from 'node:path';
-import { defineConfig } from 'vitest/config';
+// The suites that run in-process on the oldest supported stack (see package.json): the elector's
+// unit and integration suites and the Nest module's end-to-end suites, from the same spec files as
+// the main run, with every package of the stack taken from here instead of the workspace.
+import { join, resolve } from 'node:path';
+import swc from 'unplugin-swc';
+import { defineConfig, type Plugin } from 'vitest/config';
 
 const here = import.meta.dirname;
 const root = resolve(here, '..', '..');
-const installed = (name: string): string => resolve(here, 'node_modules', name);
+const STACK = [
+  '@kubernetes/client-node', '@nestjs/common', '@nestjs/config', '@nestjs/core', '@nestjs/platform-express',
+  '@nestjs/terminus', 'reflect-metadata', 'rxjs', 'vitest',
+];
 
 // `npm --prefix test/compat test` puts this folder's Node 20 first on PATH; anything else is a mistake.
 if (process.versions.node.split('.')[0] !== '20') {
   throw new Error(`the compat suites must run on Node 20, not ${process.version}: run them with 'npm run test:compat'`);
 }
 
+/** Bare imports of the stack's packages resolve from this folder, wherever the importing file is. */
+const fromCompatStack: Plugin = {
+  name: 'compat-stack',
+  enforce: 'pre',
+  resolveId(source, importer, options) {
+    const name = source.split('/').slice(0, source.startsWith('@') ? 2 : 1).join('/');
+    if (!STACK.includes(name) || importer === join(here, 'package.json')) return null;
+    return this.resolve(source, join(here, 'package.json'), { ...options, skipSelf: true });
+  },
+};
+
 export default defineConfig({
   root,
+  // Nest's dependency injection needs decorator metadata, which Vitest 3's esbuild does not emit.
+  plugins: [fromCompatStack, swc.vite({ jsc: { transform: { legacyDecorator: true, decoratorMetadata: true } } })],
   resolve: {
     alias: [
-      // The Nest-free core only: these suites must not need Nest.
-      { find: /^nestjs-lease-election$/, replacement: resolve(root, 'libs/leader-election/src/elector/index.ts') },
-      { find: /^@kubernetes\/client-node$/, replacement: installed('@kubernetes/client-node') },
-      { find: /^vitest$/, replacement: installed('vitest') },
+      { find: /^nestjs-lease-election\/terminus$/, replacement: resolve(root, 'libs/leader-election/src/terminus/index.ts') },
+      { find: /^nestjs-lease-election$/, replacement: resolve(root, 'libs/leader-election/src/index.ts') },
     ],
   },
   test: {
     projects: [
       {
         extends: true,
-        test: { name: 'unit', include: ['libs/leader-election/src/elector/**/*.spec.ts'] },
+        test: { name: 'unit', include: ['libs/**/*.spec.ts'] },
       },
       {
         extends: true,
         test: {
           name: 'integration',
-          include: ['test/integration/elector.spec.ts'],
+          include: ['test/integration/elector.spec.ts', 'test/e2e/**/*.spec.ts'],
           globalSetup: ['test/harness/global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
