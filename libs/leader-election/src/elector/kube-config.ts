@@ -1,9 +1,11 @@
 /** Loading the Kubernetes client configuration, with errors that name the file at fault. */
 import { existsSync, readFileSync } from 'node:fs';
-import { KubeConfig } from '@kubernetes/client-node';
+import { join } from 'node:path';
+import { findHomeDir, KubeConfig } from '@kubernetes/client-node';
 
-/** Where a pod's own namespace is mounted by the service account admission. */
+/** Where a pod's own namespace and token are mounted by the service account admission. */
 export const SERVICE_ACCOUNT_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+export const SERVICE_ACCOUNT_TOKEN_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
 export class KubeConfigError extends Error {
   constructor(message: string, cause?: unknown) {
@@ -29,6 +31,14 @@ export function loadKubeConfig(source?: string | KubeConfig): KubeConfig {
     return checked(kubeConfig, `kubeconfig file ${source}`);
   }
   const fromEnv = process.env.KUBECONFIG;
+  // With none of its sources present, client-node quietly targets http://localhost:8080, which
+  // would only surface later as connection errors. (Windows has more sources, through WSL.)
+  const home = findHomeDir();
+  const userConfig = home ? join(home, '.kube', 'config') : undefined;
+  if (process.platform !== 'win32' && !fromEnv && !(userConfig && existsSync(userConfig)) && !existsSync(SERVICE_ACCOUNT_TOKEN_FILE)) {
+    throw new KubeConfigError('no Kubernetes configuration found: KUBECONFIG is not set, ~/.kube/config does not exist, ' +
+      `and this is not a pod with a service account (no ${SERVICE_ACCOUNT_TOKEN_FILE}). Set KUBECONFIG or the kubeConfig option`);
+  }
   try {
     kubeConfig.loadFromDefault();
   } catch (error) {

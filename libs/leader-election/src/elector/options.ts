@@ -102,8 +102,11 @@ export function resolveElectorOptions(options: LeaderElectorOptions, logger: Ele
     problems.push(`leaseName ${JSON.stringify(leaseName)} is not a valid Lease name (lowercase letters, digits, '-' and '.', at most 253 characters)`);
   }
   const namespace = options.namespace;
-  if (typeof namespace !== 'string' || namespace.length === 0) {
-    problems.push(`namespace must be a non-empty string, got ${JSON.stringify(namespace)}`);
+  if (namespace === undefined || namespace === '') {
+    problems.push('namespace is not set and none was found (POD_NAMESPACE, the service account, the kubeconfig context): ' +
+      'set the namespace option or POD_NAMESPACE');
+  } else if (typeof namespace !== 'string') {
+    problems.push(`namespace must be a string, got ${JSON.stringify(namespace)}`);
   } else if (namespace.length > 63 || !DNS_LABEL.test(namespace)) {
     problems.push(`namespace ${JSON.stringify(namespace)} is not a valid namespace name (lowercase letters, digits and '-', at most 63 characters)`);
   }
