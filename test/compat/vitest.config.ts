@@ -1,7 +1,7 @@
 // The suites that run in-process on the oldest supported stack (see package.json): the elector's
 // unit and integration suites and the Nest module's end-to-end suites, from the same spec files as
 // the main run, with every package of the stack taken from here instead of the workspace.
-import { join, resolve } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import swc from 'unplugin-swc';
 import { defineConfig, type Plugin } from 'vitest/config';
 
@@ -17,14 +17,21 @@ if (process.versions.node.split('.')[0] !== '20') {
   throw new Error(`the compat suites must run on Node 20, not ${process.version}: run them with 'npm run test:compat'`);
 }
 
-/** Bare imports of the stack's packages resolve from this folder, wherever the importing file is. */
+/**
+ * Bare imports of the stack's packages resolve from this folder, wherever the importing file is,
+ * and never fall back to the workspace's copies.
+ */
 const fromCompatStack: Plugin = {
   name: 'compat-stack',
   enforce: 'pre',
-  resolveId(source, importer, options) {
+  async resolveId(source, _importer, options) {
     const name = source.split('/').slice(0, source.startsWith('@') ? 2 : 1).join('/');
-    if (!STACK.includes(name) || importer === join(here, 'package.json')) return null;
-    return this.resolve(source, join(here, 'package.json'), { ...options, skipSelf: true });
+    if (!STACK.includes(name)) return null;
+    const resolved = await this.resolve(source, join(here, 'package.json'), { ...options, skipSelf: true });
+    if (!resolved?.id.startsWith(join(here, 'node_modules') + sep)) {
+      throw new Error(`${source} did not resolve inside test/compat/node_modules (${resolved?.id}): run 'npm run test:compat' to install the stack`);
+    }
+    return resolved;
   },
 };
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { TestCluster } from '../harness/test-cluster.ts';
-import { COMPAT_DIR, COMPAT_NODE } from '../compat/stack.ts';
+import { COMPAT_DIR, COMPAT_NODE, ensureCompatStack } from '../compat/stack.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const LIBRARY = join(ROOT, 'libs', 'leader-election');
@@ -69,25 +69,48 @@ async function main() {
 main().catch((error) => { console.error(error); process.exitCode = 1; });
 `;
 
+// What a TypeScript user of the stack compiles: the exports map's types, in the app's module format.
+const TYPED = `
+import { LeaderElectionModule, LeaderElectionService, OnLeader, type Term } from 'nestjs-lease-election';
+import { LeaderElectionHealthIndicator } from 'nestjs-lease-election/terminus';
+
+export class Worker {
+  @OnLeader({ onError: 'step-down' })
+  async run(term: Term): Promise<number> {
+    return term.signal.aborted ? -1 : term.fencingToken;
+  }
+}
+export const leaderElection = LeaderElectionModule.forRoot({ leaseName: 'typed', leaseDuration: 15_000 });
+export const isLeader = (service: LeaderElectionService): boolean => service.isLeader();
+export type Health = Awaited<ReturnType<LeaderElectionHealthIndicator['isHealthy']>>;
+`;
+const TSCONFIG = {
+  compilerOptions: {
+    module: 'nodenext', target: 'es2022', strict: true, noEmit: true, skipLibCheck: true, types: [],
+    experimentalDecorators: true, emitDecoratorMetadata: true,
+  },
+};
+
 interface Stack {
   name: string;
   node: string;
   nodeMajor: string;
   format: 'esm' | 'cjs';
-  /** The package.json whose devDependencies pin the app's Nest and client-node versions. */
+  /** The package.json whose devDependencies pin the app's Nest, client-node and TypeScript versions. */
   versionsFrom: string;
 }
+
+const rootVersions = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).devDependencies as Record<string, string>;
 
 // The main run's stack, and the oldest one the peer ranges promise (installed by test/compat).
 const STACKS: Stack[] = [
   {
-    name: 'Node 24, Nest 12, client-node 2, ESM', node: process.execPath, nodeMajor: process.versions.node.split('.')[0],
+    name: 'Node 24, Nest 12, client-node 2, ESM', node: process.execPath, nodeMajor: rootVersions.node.split('.')[0],
     format: 'esm', versionsFrom: join(ROOT, 'package.json'),
   },
   { name: 'Node 20, Nest 11, client-node 1.4, CommonJS', node: COMPAT_NODE, nodeMajor: '20', format: 'cjs', versionsFrom: join(COMPAT_DIR, 'package.json') },
 ];
-const PINNED = ['@nestjs/common', '@nestjs/core', '@nestjs/terminus', '@kubernetes/client-node'];
-const rootVersions = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).devDependencies as Record<string, string>;
+const PINNED = ['@nestjs/common', '@nestjs/core', '@nestjs/terminus', '@kubernetes/client-node', 'typescript'];
 
 describe('the published package', () => {
   const cluster = new TestCluster(inject('cluster'));
@@ -96,6 +119,7 @@ describe('the published package', () => {
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
   beforeAll(() => {
+    ensureCompatStack();
     execFileSync('npm', ['pack', '--silent', '--pack-destination', work], { cwd: LIBRARY, stdio: ['ignore', 'ignore', 'inherit'] });
     tarball = readdirSync(work).find((file) => file.endsWith('.tgz'))!;
   });
@@ -121,18 +145,22 @@ describe('the published package', () => {
         'reflect-metadata': rootVersions['reflect-metadata'],
       },
     }));
-    const main = stack.format === 'esm' ? 'main.mjs' : 'main.cjs';
+    const [main, typed] = stack.format === 'esm' ? ['main.mjs', 'typed.mts'] : ['main.cjs', 'typed.cts'];
     writeFileSync(join(app, main), `${imports(stack.format)}\n${BODY}`);
+    writeFileSync(join(app, typed), TYPED);
+    writeFileSync(join(app, 'tsconfig.json'), JSON.stringify(TSCONFIG));
     // Peer ranges are checked as a user's npm would: a version outside them fails the install.
     const install = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], { cwd: app, encoding: 'utf8' });
     expect({ status: install.status, stderr: install.stderr }).toMatchObject({ status: 0 });
+    const typecheck = spawnSync(stack.node, [join('node_modules', 'typescript', 'bin', 'tsc'), '-p', '.'], { cwd: app, encoding: 'utf8' });
+    expect({ status: typecheck.status, stdout: typecheck.stdout, error: typecheck.error }).toMatchObject({ status: 0 });
 
     const namespace = await cluster.createNamespace('packaged');
     const run = spawnSync(stack.node, [main], {
       cwd: app, encoding: 'utf8', timeout: 60_000,
       env: { ...process.env, KUBECONFIG: cluster.info.adminKubeconfig, NAMESPACE: namespace },
     });
-    expect({ status: run.status, stderr: run.stderr }).toMatchObject({ status: 0 });
+    expect({ status: run.status, stderr: run.stderr, error: run.error }).toMatchObject({ status: 0 });
     expect(JSON.parse(run.stdout.trim())).toEqual({
       node: stack.nodeMajor,
       elected: 'from-tarball', fencingToken: 0, workToken: 0, health: 'ok', workStopped: true,

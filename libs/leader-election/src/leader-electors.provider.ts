@@ -34,7 +34,7 @@ export function createElectors(options: LeaderElectionModuleOptions, kubeConfig:
   const electors = new Map<string, LeaderElector>();
   const leases = new Map<string, string>();
   for (const [name, election] of electionsOf(options)) {
-    const namespace = election.namespace ?? defaultNamespace(kubeConfig) ?? '';
+    const namespace = election.namespace || defaultNamespace(kubeConfig) || '';
     const prefix = name === DEFAULT_ELECTION ? '' : `elections.${name}: `;
     const lease = `${namespace}/${election.leaseName}`;
     if (leases.has(lease)) problems.push(`${prefix}lease ${lease} is already used by election "${leases.get(lease)}"`);

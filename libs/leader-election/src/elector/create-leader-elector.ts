@@ -17,7 +17,7 @@ export function createLeaderElector(
   dependencies: Omit<LeaderElectorDependencies, 'lock'> = {},
 ): LeaderElector {
   const kubeConfig = loadKubeConfig(options.kubeConfig);
-  const namespace = options.namespace ?? defaultNamespace(kubeConfig) ?? '';
+  const namespace = options.namespace || defaultNamespace(kubeConfig) || '';
   const { kubeConfig: _, ...electorOptions } = options;
   return new LeaderElector(
     { ...electorOptions, namespace },

@@ -48,7 +48,8 @@ export class KeepAliveHttpLibrary implements HttpLibrary {
           for (const [key, value] of Object.entries(response.headers)) {
             if (value !== undefined) responseHeaders[key] = Array.isArray(value) ? value.join(', ') : value;
           }
-          // client-node 2.x reads stream(), 1.x does not know it: a variable, not a literal, suits both.
+          // stream() is 2.x only: a variable rather than an object literal escapes TypeScript's
+          // excess-property check against 1.x's ResponseBody.
           const responseBody = { text: async () => data.toString('utf8'), binary: async () => data, stream: () => null };
           resolve(new ResponseContext(response.statusCode ?? 0, responseHeaders, responseBody));
         });

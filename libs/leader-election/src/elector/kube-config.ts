@@ -36,8 +36,10 @@ export function loadKubeConfig(source?: string | KubeConfig): KubeConfig {
   const home = findHomeDir();
   const userConfig = home ? join(home, '.kube', 'config') : undefined;
   if (process.platform !== 'win32' && !fromEnv && !(userConfig && existsSync(userConfig)) && !existsSync(SERVICE_ACCOUNT_TOKEN_FILE)) {
-    throw new KubeConfigError('no Kubernetes configuration found: KUBECONFIG is not set, ~/.kube/config does not exist, ' +
-      `and this is not a pod with a service account (no ${SERVICE_ACCOUNT_TOKEN_FILE}). Set KUBECONFIG or the kubeConfig option`);
+    throw new KubeConfigError('no Kubernetes configuration found: KUBECONFIG is not set or empty, ' +
+      (userConfig ? `${userConfig} does not exist` : 'HOME is not set, so there is no ~/.kube/config') +
+      `, and no service account token is mounted at ${SERVICE_ACCOUNT_TOKEN_FILE}. ` +
+      'Set KUBECONFIG or the kubeConfig option, or in a pod mount the service account token (automountServiceAccountToken)');
   }
   try {
     kubeConfig.loadFromDefault();

@@ -40,7 +40,7 @@ describe('elector options', () => {
     ['an empty lease name', { leaseName: '' }, 'leaseName must be a non-empty string'],
     ['an invalid lease name', { leaseName: 'My_Lease' }, 'leaseName "My_Lease" is not a valid Lease name'],
     ['an invalid namespace', { namespace: 'kube.system' }, 'namespace "kube.system" is not a valid namespace name'],
-    ['no namespace, none found either', { namespace: '' }, 'namespace is not set and none was found (POD_NAMESPACE, the service account, the kubeconfig context): set the namespace option or POD_NAMESPACE'],
+    ['an empty namespace', { namespace: '' }, 'namespace is not set: pass the namespace option (createLeaderElector and LeaderElectionModule default it to POD_NAMESPACE'],
     ['a namespace that is not a string', { namespace: 7 as unknown as string }, 'namespace must be a string, got 7'],
     ['an unknown loss policy', { lossPolicy: 'panic' as 'exit' }, `lossPolicy must be 'exit' or 'rejoin', got "panic"`],
     ['a non-boolean releaseOnStop', { releaseOnStop: 'yes' as unknown as boolean }, 'releaseOnStop must be true or false, got "yes"'],

@@ -103,8 +103,8 @@ export function resolveElectorOptions(options: LeaderElectorOptions, logger: Ele
   }
   const namespace = options.namespace;
   if (namespace === undefined || namespace === '') {
-    problems.push('namespace is not set and none was found (POD_NAMESPACE, the service account, the kubeconfig context): ' +
-      'set the namespace option or POD_NAMESPACE');
+    problems.push('namespace is not set: pass the namespace option (createLeaderElector and LeaderElectionModule default it to ' +
+      "POD_NAMESPACE, the service account's namespace or the kubeconfig context's, and found none)");
   } else if (typeof namespace !== 'string') {
     problems.push(`namespace must be a string, got ${JSON.stringify(namespace)}`);
   } else if (namespace.length > 63 || !DNS_LABEL.test(namespace)) {
