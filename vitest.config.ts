@@ -1,15 +1,10 @@
-import { resolve } from 'node:path';
 import { defineConfig } from 'vitest/config';
+import { libraryAliases } from './test/harness/library-aliases.ts';
 
 export default defineConfig({
   // Nest's dependency injection needs legacy decorators with design-type metadata.
   oxc: { decorator: { legacy: true, emitDecoratorMetadata: true } },
-  resolve: {
-    alias: [
-      { find: /^nestjs-lease-election\/terminus$/, replacement: resolve(import.meta.dirname, 'libs/leader-election/src/terminus/index.ts') },
-      { find: /^nestjs-lease-election$/, replacement: resolve(import.meta.dirname, 'libs/leader-election/src/index.ts') },
-    ],
-  },
+  resolve: { alias: libraryAliases },
   test: {
     projects: [
       {

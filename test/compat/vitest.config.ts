@@ -4,6 +4,7 @@
 import { join, resolve, sep } from 'node:path';
 import swc from 'unplugin-swc';
 import { defineConfig, type Plugin } from 'vitest/config';
+import { libraryAliases } from '../harness/library-aliases.ts';
 
 const here = import.meta.dirname;
 const root = resolve(here, '..', '..');
@@ -39,12 +40,7 @@ export default defineConfig({
   root,
   // Nest's dependency injection needs decorator metadata, which Vitest 3's esbuild does not emit.
   plugins: [fromCompatStack, swc.vite({ jsc: { transform: { legacyDecorator: true, decoratorMetadata: true } } })],
-  resolve: {
-    alias: [
-      { find: /^nestjs-lease-election\/terminus$/, replacement: resolve(root, 'libs/leader-election/src/terminus/index.ts') },
-      { find: /^nestjs-lease-election$/, replacement: resolve(root, 'libs/leader-election/src/index.ts') },
-    ],
-  },
+  resolve: { alias: libraryAliases },
   test: {
     projects: [
       {
