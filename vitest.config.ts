@@ -16,11 +16,16 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/**/*.spec.ts'],
-          exclude: ['test/chaos/**'],
+          exclude: ['test/chaos/**', 'test/sim/**'],
           globalSetup: ['test/harness/global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },
+      },
+      {
+        // The deterministic simulator: CPU-bound, so it runs on its own before the real-time suites.
+        extends: true,
+        test: { name: 'simulation', include: ['test/sim/**/*.spec.ts'] },
       },
       {
         // Runs on its own after the others: its recovery deadlines must not compete for the CPU.

@@ -1,0 +1,359 @@
+// The candidates of a simulated run: our LeaderElector, unchanged, on a simulated clock and lock,
+// with work written in each of the styles users write; and peers that run client-go's algorithm
+// as documented, sharing the Lease with ours.
+import { LeaderElector, LockError, type LeaseRecord, type LeaseSnapshot, type LossPolicy, type Term } from 'nestjs-lease-election';
+import type { SimApiserver, SimLeaseLock } from './apiserver.ts';
+import type { Checker, SimTerm, WorkStyle } from './checker.ts';
+import { SimClock, type Owner, type SimEvent, type SimWorld } from './world.ts';
+
+/** How a term's work winds down once its signal aborts. */
+export type Settling = { kind: 'prompt' } | { kind: 'slow'; ms: number } | { kind: 'never' };
+
+export interface Timings {
+  leaseDuration: number;
+  renewDeadline: number;
+  retryPeriod: number;
+}
+
+export interface OurCandidateSpec {
+  identity: string;
+  timings: Timings;
+  lossPolicy: LossPolicy;
+  settleTimeout: number;
+  style: Exclude<WorkStyle, 'context'>;
+  settling: Settling;
+  /** Milliseconds between two steps of work. */
+  stepMs: number;
+  /** Chance that a term's work calls stepDown() synchronously as it starts. */
+  stepDownAtStart: number;
+}
+
+interface Common {
+  readonly owner: Owner;
+  readonly key: string;
+  readonly identity: string;
+  /** Whether this process could lead right now if the world let it (for the progress invariant). */
+  healthy(): boolean;
+  leads(): boolean;
+  kill(): void;
+}
+
+let incarnations = 0;
+
+class ProcessOwner implements Owner {
+  paused = false;
+  dead = false;
+  parked: SimEvent[] = [];
+  constructor(readonly name: string) {}
+}
+
+export class OurCandidate implements Common {
+  readonly owner: ProcessOwner;
+  readonly key: string;
+  readonly elector: LeaderElector;
+  readonly lock: SimLeaseLock;
+  /** The elector's timers, apart from the work's, so a leak check can tell them apart. */
+  readonly electorClock: SimClock;
+  private readonly workClock: SimClock;
+  readonly terms: SimTerm[] = [];
+  stopping: Promise<void> | undefined;
+  stopped = false;
+  exited = false;
+
+  constructor(
+    private readonly world: SimWorld,
+    server: SimApiserver,
+    private readonly checker: Checker,
+    readonly spec: OurCandidateSpec,
+    jitter: { earlyMs: number; lateMs: number },
+    private readonly onExit: (candidate: OurCandidate) => void,
+  ) {
+    this.key = `${spec.identity}#${++incarnations}`;
+    this.owner = new ProcessOwner(this.key);
+    const rng = world.rng;
+    const rate = 1 + rng.between(-1e-4, 1e-4);
+    const offset = rng.between(0, 1e6);
+    const skew = rng.between(-3_600_000, 3_600_000);
+    this.electorClock = new SimClock(world, this.owner, jitter, rate, offset, skew);
+    this.workClock = new SimClock(world, this.owner, jitter, rate, offset, skew);
+    this.lock = server.lockFor(this.owner, this.key, (line) => world.log(`${this.key} ${line}`));
+    const log = (level: string) => (message: string): void => world.log(`${this.key} ${level}: ${message}`);
+    this.elector = new LeaderElector(
+      { leaseName: server.name, namespace: server.namespace, identity: spec.identity, ...spec.timings, lossPolicy: spec.lossPolicy, settleTimeout: spec.settleTimeout },
+      {
+        lock: this.lock,
+        clock: this.electorClock,
+        random: () => rng.next(),
+        logger: { log: log('log'), warn: log('warn'), error: log('error') },
+        exit: (code) => {
+          world.log(`${this.key} EXITS with code ${code}`);
+          this.exited = true;
+          this.kill();
+          this.onExit(this);
+        },
+      },
+    );
+  }
+
+  get identity(): string {
+    return this.spec.identity;
+  }
+
+  start(): void {
+    this.world.log(`${this.key} starts (${this.spec.style}, ${this.spec.settling.kind}, ${this.spec.lossPolicy}, ${JSON.stringify(this.spec.timings)})`);
+    this.elector.start((term) => this.work(term));
+  }
+
+  healthy(): boolean {
+    return !this.owner.dead && !this.owner.paused && !this.stopping && this.terms.every((term) => term.settled || this.leads());
+  }
+
+  leads(): boolean {
+    return !this.owner.dead && this.elector.isLeader();
+  }
+
+  kill(): void {
+    if (this.owner.dead) return;
+    this.world.log(`${this.key} is killed`);
+    this.owner.dead = true;
+    for (const term of this.terms) term.settled = true; // its work died with it
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.elector.stop().then(() => {
+      this.stopped = true;
+      this.world.log(`${this.key} stopped`);
+    });
+    return this.stopping;
+  }
+
+  /** Work in this candidate's style: act, sleep, until its check says the term is over; then wind down. */
+  private async work(term: Term): Promise<void> {
+    const elector = this.elector;
+    const style = this.spec.style;
+    const simTerm: SimTerm = {
+      process: this.key,
+      identity: this.identity,
+      implementation: 'ours',
+      fencingToken: term.fencingToken,
+      acquireTime: term.acquiredAt.getTime(),
+      style,
+      settled: false,
+      begunAt: 0,
+      canAct: () => {
+        if (this.owner.dead) return false;
+        switch (style) {
+          case 'signal': return !term.signal.aborted;
+          case 'valid': return term.isValid();
+          case 'leader': return elector.isLeader();
+          case 'throw':
+            try {
+              term.signal.throwIfAborted();
+              return true;
+            } catch {
+              return false;
+            }
+        }
+      },
+    };
+    this.terms.push(simTerm);
+    this.checker.termBegan(simTerm);
+    if (this.world.rng.chance(this.spec.stepDownAtStart)) {
+      this.world.log(`${this.key} work calls stepDown() as it starts`);
+      void elector.stepDown();
+    }
+    try {
+      while (simTerm.canAct()) {
+        this.checker.act(simTerm);
+        await this.workClock.sleep(this.spec.stepMs, style === 'leader' ? undefined : term.signal);
+      }
+    } catch {
+      // the signal aborted a sleep
+    }
+    const settling = this.spec.settling;
+    if (settling.kind === 'slow') await this.workClock.sleep(settling.ms);
+    if (settling.kind === 'never') await new Promise(() => {});
+    simTerm.settled = true;
+    this.world.log(`${this.key} work of term ${term.fencingToken} settled`);
+  }
+}
+
+export interface ClientGoSpec {
+  identity: string;
+  timings: Timings;
+  stepMs: number;
+}
+
+/**
+ * client-go's tools/leaderelection as documented: jittered acquire polling, a renew loop whose
+ * cycle gives up after renewDeadline, expiry judged by the local time a record was first seen,
+ * a fast path that writes the cached object, and a core component's exit when leadership ends.
+ */
+export class ClientGoCandidate implements Common {
+  readonly owner: ProcessOwner;
+  readonly key: string;
+  private readonly clock: SimClock;
+  readonly lock: SimLeaseLock;
+  private observedRecord: string | undefined;
+  private observed: LeaseSnapshot | undefined;
+  private observedTime = 0;
+  private leading: AbortController | undefined;
+  private term: SimTerm | undefined;
+
+  constructor(
+    private readonly world: SimWorld,
+    server: SimApiserver,
+    private readonly checker: Checker,
+    readonly spec: ClientGoSpec,
+    private readonly onExit: (candidate: ClientGoCandidate) => void,
+  ) {
+    this.key = `${spec.identity}#${++incarnations}`;
+    this.owner = new ProcessOwner(this.key);
+    // Go's timers never fire early.
+    this.clock = new SimClock(world, this.owner, { earlyMs: 0, lateMs: 1 }, 1 + world.rng.between(-1e-4, 1e-4), world.rng.between(0, 1e6), world.rng.between(-3_600_000, 3_600_000));
+    this.lock = server.lockFor(this.owner, this.key, (line) => world.log(`${this.key} ${line}`));
+  }
+
+  get identity(): string {
+    return this.spec.identity;
+  }
+
+  healthy(): boolean {
+    return !this.owner.dead && !this.owner.paused;
+  }
+
+  leads(): boolean {
+    return !this.owner.dead && this.leading !== undefined && !this.leading.signal.aborted;
+  }
+
+  kill(): void {
+    if (this.owner.dead) return;
+    this.world.log(`${this.key} is killed`);
+    this.owner.dead = true;
+    if (this.term) this.term.settled = true;
+  }
+
+  start(): void {
+    this.world.log(`${this.key} starts (client-go, ${JSON.stringify(this.spec.timings)})`);
+    void this.run();
+  }
+
+  private async run(): Promise<void> {
+    const { retryPeriod, renewDeadline } = this.spec.timings;
+    while (!(await this.tryAcquireOrRenew())) {
+      await this.clock.sleep(retryPeriod * (1 + this.world.rng.next() * 1.2));
+    }
+    this.beginLeading();
+    // wait.Until with a sliding period: each cycle starts retryPeriod after the last one ended.
+    for (;;) {
+      await this.clock.sleep(retryPeriod);
+      const cycleStart = this.clock.now();
+      let renewed = false;
+      while (this.clock.now() - cycleStart < renewDeadline) {
+        const timeLeft = renewDeadline - (this.clock.now() - cycleStart);
+        if (await this.tryAcquireOrRenew(timeLeft)) {
+          renewed = true;
+          break;
+        }
+        if (this.clock.now() - cycleStart + retryPeriod >= renewDeadline) break;
+        await this.clock.sleep(retryPeriod);
+      }
+      if (!renewed) break;
+    }
+    this.world.log(`${this.key} failed to renew within renewDeadline: stops leading and exits`);
+    this.leading?.abort();
+    this.kill();
+    this.onExit(this);
+  }
+
+  private beginLeading(): void {
+    this.leading = new AbortController();
+    const signal = this.leading.signal;
+    const term: SimTerm = {
+      process: this.key,
+      identity: this.identity,
+      implementation: 'client-go',
+      fencingToken: this.observed!.record.leaseTransitions,
+      acquireTime: undefined,
+      style: 'context',
+      settled: false,
+      begunAt: 0,
+      canAct: () => !this.owner.dead && !signal.aborted,
+    };
+    this.term = term;
+    this.checker.termBegan(term);
+    void (async () => {
+      try {
+        while (term.canAct()) {
+          this.checker.act(term);
+          await this.clock.sleep(this.spec.stepMs, signal);
+        }
+      } catch {
+        // cancelled
+      }
+      term.settled = true;
+    })();
+  }
+
+  private isLeader(): boolean {
+    return this.observed?.record.holderIdentity === this.identity;
+  }
+
+  /** One attempt; the request timeout is max(1 s, renewDeadline / 2), capped by the cycle's time left. */
+  private async tryAcquireOrRenew(timeLeft = Infinity): Promise<boolean> {
+    const { leaseDuration, renewDeadline } = this.spec.timings;
+    const controller = new AbortController();
+    const timer = this.clock.setTimeout(() => controller.abort(new LockError('timeout', 'client timeout')), Math.min(timeLeft, Math.max(1000, renewDeadline / 2)));
+    const signal = controller.signal;
+    const now = new Date(this.clock.wallNow());
+    const seconds = Math.ceil(leaseDuration / 1000);
+    try {
+      if (this.isLeader() && this.observed && this.observedTime + seconds * 1000 > this.clock.now()) {
+        const record: LeaseRecord = { ...this.observed.record, renewTime: now, leaseDurationSeconds: seconds };
+        try {
+          this.setObserved(await this.lock.update(record, this.observed, signal));
+          return true;
+        } catch {
+          // fall through to the slow path
+        }
+      }
+      let current = await this.lock.get(signal);
+      if (!current) {
+        current = await this.lock.create({ holderIdentity: this.identity, leaseDurationSeconds: seconds, acquireTime: now, renewTime: now, leaseTransitions: 0 }, signal);
+        this.setObserved(current);
+        return true;
+      }
+      const raw = JSON.stringify(current.record);
+      if (raw !== this.observedRecord) {
+        this.observedRecord = raw;
+        this.observedTime = this.clock.now();
+      }
+      this.observed = current;
+      const record = current.record;
+      const duration = (record.leaseDurationSeconds ?? seconds) * 1000;
+      if (record.holderIdentity !== '' && record.holderIdentity !== this.identity && this.observedTime + duration > this.clock.now()) return false;
+      const mine = record.holderIdentity === this.identity;
+      const next: LeaseRecord = {
+        holderIdentity: this.identity,
+        leaseDurationSeconds: seconds,
+        acquireTime: mine ? record.acquireTime : now,
+        renewTime: now,
+        leaseTransitions: mine ? record.leaseTransitions : record.leaseTransitions + 1,
+      };
+      this.setObserved(await this.lock.update(next, current, signal));
+      return true;
+    } catch {
+      return false;
+    } finally {
+      this.clock.clearTimeout(timer);
+    }
+  }
+
+  private setObserved(snapshot: LeaseSnapshot): void {
+    this.observed = snapshot;
+    this.observedRecord = JSON.stringify(snapshot.record);
+    this.observedTime = this.clock.now();
+  }
+}
+
+export type Candidate = OurCandidate | ClientGoCandidate;

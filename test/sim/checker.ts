@@ -1,0 +1,91 @@
+// The invariants, checked as the run goes. Work is judged the way user code judges it: each term's
+// work checks leadership in one of the ways users write it, and the checker asks exactly that.
+import type { LeaseSnapshot } from 'nestjs-lease-election';
+
+/** How a term's work decides whether it may act: the styles users write. */
+export type WorkStyle =
+  /** `while (!term.signal.aborted)` */
+  | 'signal'
+  /** `term.signal.throwIfAborted()` before each step */
+  | 'throw'
+  /** `while (term.isValid())` */
+  | 'valid'
+  /** `elector.isLeader()`, without holding the term */
+  | 'leader'
+  /** client-go: the context of OnStartedLeading */
+  | 'context';
+
+export interface SimTerm {
+  /** Process key: identity plus incarnation, so two processes with one identity are told apart. */
+  readonly process: string;
+  readonly identity: string;
+  readonly implementation: 'ours' | 'client-go';
+  readonly fencingToken: number;
+  readonly acquireTime: number | undefined;
+  readonly style: WorkStyle;
+  /** Asks, the way this term's work asks, whether it may act right now. */
+  canAct(): boolean;
+  settled: boolean;
+  begunAt: number;
+}
+
+export class Checker {
+  readonly violations: string[] = [];
+  readonly terms: SimTerm[] = [];
+  private latest: SimTerm | undefined;
+  /** The Lease's history was broken (deleted, restored, transitions edited down) since the last term began. */
+  private historyBroken = false;
+  acts = 0;
+
+  constructor(private readonly now: () => number, private readonly log: (line: string) => void) {}
+
+  private violate(message: string): void {
+    this.log(`VIOLATION ${message}`);
+    this.violations.push(`at ${(this.now() / 1000).toFixed(4)}s: ${message}`);
+  }
+
+  historyBreak(why: string): void {
+    this.log(`(fencing tokens may restart: ${why})`);
+    this.historyBroken = true;
+  }
+
+  /** A term begins: no term of another process may still be able to act, and tokens grow. */
+  termBegan(term: SimTerm): void {
+    this.log(`${term.process} BEGINS term ${term.fencingToken} (${term.implementation}, ${term.style})`);
+    for (const other of this.terms) {
+      if (other.process === term.process || other.settled) continue;
+      if (other.canAct()) this.violate(`${term.process} began term ${term.fencingToken} while ${other.process}'s term ${other.fencingToken} (${other.style}) can still act`);
+    }
+    const previous = this.latest;
+    if (previous && !this.historyBroken && term.fencingToken <= previous.fencingToken) {
+      // client-go keeps leaseTransitions when the same identity takes its own lease again.
+      const clientGoAgain = previous.implementation === 'client-go' && term.implementation === 'client-go' &&
+        previous.identity === term.identity && term.fencingToken === previous.fencingToken;
+      if (!clientGoAgain) this.violate(`fencing token ${term.fencingToken} of ${term.process} does not exceed ${previous.fencingToken} of ${previous.process}, which began before it`);
+    }
+    this.historyBroken = false;
+    term.begunAt = this.now();
+    this.terms.push(term);
+    this.latest = term;
+  }
+
+  /** Work acts: only the term that began last may (any term of its process, for 'leader' style). */
+  act(term: SimTerm): void {
+    this.acts++;
+    const latest = this.latest;
+    const ok = term.style === 'leader' ? latest?.process === term.process : latest === term;
+    if (!ok) this.violate(`${term.process}'s term ${term.fencingToken} (${term.style}) acted after ${latest?.process}'s term ${latest?.fencingToken} began`);
+  }
+
+  /** A write that gives the lease up: only by its own term's process, and only once that process's work settled. */
+  released(by: string, before: LeaseSnapshot | undefined): void {
+    const record = before?.record;
+    if (!record) return;
+    const mine = this.terms.filter((term) => term.process === by);
+    const owned = mine.some((term) => term.fencingToken === record.leaseTransitions &&
+      (term.acquireTime === undefined || term.acquireTime === record.acquireTime?.getTime()));
+    if (!owned) this.violate(`${by} released term ${record.leaseTransitions} of ${JSON.stringify(record.holderIdentity)}, which it never began`);
+    const running = mine.filter((term) => !term.settled);
+    if (running.length > 0) this.violate(`${by} released the lease while the work of its term ${running.map((t) => t.fencingToken).join(', ')} had not settled`);
+  }
+}

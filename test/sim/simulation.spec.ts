@@ -1,0 +1,44 @@
+// The deterministic simulation in the suite: as many seeds as fit in the time box (SIM_BUDGET_MS,
+// default 60 s), or exactly SIM_SEEDS seeds from SIM_SEED. A failing seed prints the command
+// that replays it and the end of its trace.
+import { expect, it } from 'vitest';
+import { simulate, type SimulationResult } from './simulation.ts';
+
+const env = (name: string): number | undefined => (process.env[name] ? Number(process.env[name]) : undefined);
+const first = env('SIM_SEED') ?? 1;
+const count = env('SIM_SEEDS');
+const budgetMs = env('SIM_BUDGET_MS') ?? 60_000;
+const traceLines = env('SIM_TRACE_LINES') ?? 120;
+
+function report(result: SimulationResult): string {
+  return [
+    result.summary,
+    ...result.violations.map((violation) => `  ${violation}`),
+    `replay: npm run simulate -- --seed ${result.seed} --trace`,
+    `last ${traceLines} lines of the trace:`,
+    ...result.trace.slice(-traceLines),
+  ].join('\n');
+}
+
+it('holds every invariant on every seed', { timeout: budgetMs + 120_000 }, async () => {
+  const started = performance.now();
+  const failures: SimulationResult[] = [];
+  let seeds = 0;
+  let simulated = 0;
+  let terms = 0;
+  for (let seed = first; count === undefined ? performance.now() - started < budgetMs : seed < first + count; seed++) {
+    const result = await simulate(seed);
+    seeds++;
+    simulated += result.simulated;
+    terms += result.terms;
+    if (process.env.SIM_VERBOSE) console.log(result.summary);
+    if (result.violations.length > 0) {
+      failures.push(result);
+      console.log(report(result));
+      if (failures.length >= (env('SIM_MAX_FAILURES') ?? 1)) break;
+    }
+  }
+  console.log(`simulation: ${seeds} seeds from ${first}, ${(simulated / 3600).toFixed(1)} simulated hours, ${terms} terms, ` +
+    `${failures.length} failing${failures.length ? ` (${failures.map((f) => f.seed).join(', ')})` : ''}, ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  expect(failures.map((failure) => `${failure.summary}\n${failure.violations.join('\n')}`)).toEqual([]);
+});
