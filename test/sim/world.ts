@@ -199,7 +199,8 @@ export class SimClock implements Clock {
     const handle = this.nextHandle++;
     const target = (this.now() + Math.max(0, ms) - this.offset) / this.rate;
     const rng = this.world.rng;
-    const jitter = rng.chance(0.5) ? -rng.between(0, this.jitter.earlyMs) : rng.between(0, this.jitter.lateMs);
+    // Early by at most half the delay: a timer never fires as soon as it is set.
+    const jitter = rng.chance(0.5) ? -rng.between(0, Math.min(this.jitter.earlyMs, Math.max(0, ms) / 2)) : rng.between(0, this.jitter.lateMs);
     const event = this.world.at(target + jitter, () => {
       this.timers.delete(handle);
       callback();

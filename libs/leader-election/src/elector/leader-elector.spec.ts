@@ -15,6 +15,13 @@ interface Candidate {
   warnings: string[];
 }
 
+/** Fires every timer early, by up to 2 ms and never more than half its delay, as Node's do against performance.now(). */
+class EarlyClock extends FakeClock {
+  override setTimeout(callback: () => void, ms: number): unknown {
+    return super.setTimeout(callback, ms - Math.min(2, Math.max(0, ms) / 2));
+  }
+}
+
 describe('LeaderElector', () => {
   let clock: FakeClock;
   let store: InMemoryLeaseStore;
@@ -118,6 +125,21 @@ describe('LeaderElector', () => {
     expect((term!.signal.reason as Error).message).toContain('renew-deadline');
     expect(b.elector.isLeader()).toBe(false);
     expect(a.events.some((e) => e.type === 'lost' && e.reason === 'renew-deadline')).toBe(true);
+  });
+
+  it('ends the term at its deadline even when timers fire early (Node runs them up to ~2 ms early)', async () => {
+    clock = new EarlyClock();
+    store = new InMemoryLeaseStore();
+    let term: Term | undefined;
+    const a = start(candidate('a'), (t) => { term = t; });
+    await clock.advance(0);
+    let abortedAt: number | undefined;
+    term!.signal.addEventListener('abort', () => { abortedAt = clock.now(); });
+    a.lock.hang = true; // renewals hang until their 5 s request timeout, so only the deadline timer can end the term
+    await clock.advance(10_000);
+    expect(abortedAt).toBe(10_000);
+    expect(a.events.some((e) => e.type === 'lost' && e.reason === 'renew-deadline')).toBe(true);
+    a.lock.hang = false;
   });
 
   it('knows it lost the moment a paused process resumes, before any timer fires', async () => {

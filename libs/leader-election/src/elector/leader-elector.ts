@@ -544,8 +544,11 @@ export class LeaderElector {
     this.clock.clearTimeout(state.deadlineTimer);
     const remaining = state.renewedAt + this.options.renewDeadline - this.clock.now();
     state.deadlineTimer = this.clock.setTimeout(() => {
-      if (this.current === state && !state.term.isValid()) this.loseInvoluntarily(state, 'renew-deadline');
-    }, remaining);
+      if (this.current !== state) return;
+      // Node fires timers up to ~2 ms before performance.now() reaches their target: wait out the rest.
+      if (state.term.isValid()) this.armDeadline(state);
+      else this.loseInvoluntarily(state, 'renew-deadline');
+    }, Math.max(remaining, 1));
   }
 
   /** Ends a term: aborts its signal at once, then waits (bounded) for its work. true if it settled. */
