@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeClock, settle } from '../testing/fake-clock.js';
 import { InMemoryLeaseLock, InMemoryLeaseStore } from '../testing/in-memory-lease-lock.js';
-import { LeaderElector, type ElectionEvent, type LeaderWork, type Term } from './leader-elector.js';
+import { LeaderElector, LeadershipLostError, type ElectionEvent, type LeaderWork, type Term } from './leader-elector.js';
 import type { LeaderElectorOptions } from './options.js';
 
 const silent = { log: () => {}, warn: () => {}, error: () => {} };
@@ -152,6 +152,36 @@ describe('LeaderElector', () => {
     expect(a.elector.isLeader()).toBe(false);
     expect(term!.isValid()).toBe(false);
     expect(a.elector.term).toBeUndefined();
+  });
+
+  describe('after a pause past the deadline, every way of asking says the term is over the first time anything asks', () => {
+    const ways: Array<[string, (term: Term, elector: LeaderElector) => boolean]> = [
+      ['signal.aborted', (term) => !term.signal.aborted],
+      ['signal.throwIfAborted()', (term) => {
+        try {
+          term.signal.throwIfAborted();
+          return true;
+        } catch (error) {
+          expect(error).toBeInstanceOf(LeadershipLostError);
+          return false;
+        }
+      }],
+      ['term.isValid()', (term) => term.isValid()],
+      ['isLeader()', (_term, elector) => elector.isLeader()],
+    ];
+    for (const [first, ask] of ways) {
+      it(`asked first through ${first}`, async () => {
+        setup();
+        let term: Term | undefined;
+        const a = start(candidate('a'), (t) => { term = t; });
+        await clock.advance(0);
+        clock.jump(10_000); // SIGSTOP past the deadline: on resume, the work's own timer may run first
+        expect(ask(term!, a.elector)).toBe(false);
+        // The same instant, no microtask in between: the other ways agree.
+        for (const [, other] of ways) expect(other(term!, a.elector)).toBe(false);
+        expect((term!.signal.reason as LeadershipLostError).reason).toBe('renew-deadline');
+      });
+    }
   });
 
   it('a renewal that lands after the deadline passed does not revive the term', async () => {

@@ -502,6 +502,17 @@ export class LeaderElector {
     const identity = this.identity;
     const renewDeadline = this.options.renewDeadline;
     const clock = this.clock;
+    /** Whether the term is still valid; the first call past the deadline ends it, there and then. */
+    const checkDeadline = (): boolean => {
+      if (state.expired || nativeAborted(controller.signal)) return false;
+      if (clock.now() - state.renewedAt < renewDeadline) return true;
+      // Validity only ever goes one way. The signal aborts now, inside this very call, so every way of
+      // asking agrees from here on; the rest of the loss (events, release) follows as soon as it can.
+      state.expired = true;
+      controller.abort(new LeadershipLostError('renew-deadline'));
+      queueMicrotask(() => this.loseInvoluntarily(state, 'renew-deadline'));
+      return false;
+    };
     const state: TermState = {
       controller,
       renewedAt: sentAt,
@@ -511,16 +522,9 @@ export class LeaderElector {
       term: {
         identity,
         fencingToken: snapshot.record.leaseTransitions,
-        signal: controller.signal,
+        signal: clockCheckedSignal(controller.signal, checkDeadline),
         acquiredAt: snapshot.record.acquireTime ?? clock.wallNow(),
-        isValid: () => {
-          if (state.expired || controller.signal.aborted) return false;
-          if (clock.now() - state.renewedAt < renewDeadline) return true;
-          // Validity only ever goes one way; the loss itself is handled as soon as we can.
-          state.expired = true;
-          queueMicrotask(() => this.loseInvoluntarily(state, 'renew-deadline'));
-          return false;
-        },
+        isValid: checkDeadline,
       },
     };
     this.current = state;
@@ -713,6 +717,38 @@ export class LeaderElector {
     this.logger.warn(`${this.identity}: ${during} failed on ${this.lock.description}: ${error.message}`);
     this.emit({ type: 'error', identity: this.identity, during, error });
   }
+}
+
+const abortedGetter = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'aborted')!.get!;
+const reasonGetter = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'reason')!.get!;
+
+function nativeAborted(signal: AbortSignal): boolean {
+  return abortedGetter.call(signal) as boolean;
+}
+
+/**
+ * A term's signal whose every read checks the monotonic clock first. After a pause (SIGSTOP, a
+ * frozen VM, a long GC) the first callback to run on resume is often the work's own timer, before
+ * the deadline timer: `signal.aborted`, `signal.reason` and `signal.throwIfAborted()` must already
+ * say the term is over then. Listeners and APIs that read the signal's internal state see the
+ * abort a moment later, when the deadline timer or any of these reads ends the term.
+ */
+function clockCheckedSignal(signal: AbortSignal, checkDeadline: () => boolean): AbortSignal {
+  return Object.defineProperties(signal, {
+    aborted: { get: () => !checkDeadline() },
+    reason: {
+      get: () => {
+        checkDeadline();
+        return reasonGetter.call(signal) as unknown;
+      },
+    },
+    throwIfAborted: {
+      value: () => {
+        checkDeadline();
+        AbortSignal.prototype.throwIfAborted.call(signal);
+      },
+    },
+  });
 }
 
 function asError(error: unknown): Error {
