@@ -353,6 +353,21 @@ describe('LeaderElector', () => {
     expect(a.elector.leader).toBe('b');
   });
 
+  it('stepDown() called synchronously from inside the work releases only after that work settled', async () => {
+    setup();
+    let finish: (() => void) | undefined;
+    const a: Candidate = start(candidate('a'), () => {
+      void a.elector.stepDown();
+      return new Promise<void>((resolve) => { finish = resolve; });
+    });
+    await clock.advance(1_000);
+    expect(a.elector.isLeader()).toBe(false);
+    expect(store.holder).toBe('a'); // its work still runs
+    finish!();
+    await clock.advance(0);
+    expect(store.holder).toBe('');
+  });
+
   describe('malformed Leases edited by hand', () => {
     const free: Array<[string, Record<string, unknown> | undefined]> = [
       ['no spec', undefined],

@@ -537,6 +537,8 @@ export class LeaderElector {
   }
 
   private async runWork(work: LeaderWork, term: Term): Promise<void> {
+    // Start the work only once its promise is the term's: work that calls stepDown() at once must be waited for.
+    await undefined;
     try {
       await work(term);
     } catch (error) {
