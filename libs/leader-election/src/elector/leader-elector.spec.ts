@@ -368,6 +368,72 @@ describe('LeaderElector', () => {
     expect(store.holder).toBe('');
   });
 
+  describe('stepDown() with work slow to settle', () => {
+    it('takes no new term while the old work runs past leaseDuration, and the old release never touches the next term', async () => {
+      setup();
+      let finish: (() => void) | undefined;
+      let terms = 0;
+      const a = start(candidate('a'), () => {
+        terms++;
+        if (terms === 1) return new Promise<void>((resolve) => { finish = resolve; });
+      });
+      await clock.advance(0);
+      void a.elector.stepDown();
+      await clock.advance(20_000); // past the one-leaseDuration sit-out, within settleTimeout
+      expect(terms).toBe(1);
+      expect(store.holder).toBe('a'); // not released while that work runs
+      finish!();
+      await clock.advance(20_000);
+      expect(terms).toBe(2);
+      await clock.advance(20_000);
+      expect(a.elector.isLeader()).toBe(true);
+      expect(store.holder).toBe('a');
+      expect(a.events.filter((e) => e.type === 'lost')).toHaveLength(1);
+      expect(a.exits).toEqual([]);
+    });
+
+    it('work that outlives settleTimeout: the lease is left to expire, and this instance campaigns again once that work settles', async () => {
+      setup();
+      let finish: (() => void) | undefined;
+      let terms = 0;
+      const a = start(candidate('a', { settleTimeout: 1_000 }), () => {
+        terms++;
+        if (terms === 1) return new Promise<void>((resolve) => { finish = resolve; });
+      });
+      await clock.advance(0);
+      void a.elector.stepDown();
+      const b = start(candidate('b'));
+      await clock.advance(60_000);
+      expect(b.elector.isLeader()).toBe(true); // took it after expiry, not from a release
+      expect(terms).toBe(1);
+      await b.elector.stop();
+      await clock.advance(60_000);
+      expect(terms).toBe(1); // a does not campaign while its old work runs
+      finish!();
+      await clock.advance(5_000);
+      expect(terms).toBe(2);
+    });
+
+    it('stop() during stepDown() waits for the work before it releases', async () => {
+      setup();
+      let finish: (() => void) | undefined;
+      const a = start(candidate('a'), () => new Promise<void>((resolve) => { finish = resolve; }));
+      await clock.advance(0);
+      const b = start(candidate('b'));
+      await clock.advance(100);
+      void a.elector.stepDown();
+      const stopped = a.elector.stop();
+      await clock.advance(5_000);
+      expect(store.holder).toBe('a');
+      expect(b.elector.isLeader()).toBe(false);
+      finish!();
+      await clock.advance(0);
+      await stopped;
+      await clock.advance(100);
+      expect(b.elector.isLeader()).toBe(true);
+    });
+  });
+
   describe('malformed Leases edited by hand', () => {
     const free: Array<[string, Record<string, unknown> | undefined]> = [
       ['no spec', undefined],

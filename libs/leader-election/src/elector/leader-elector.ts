@@ -92,6 +92,8 @@ export interface LeaderElectorDependencies {
 
 interface TermState {
   term: Term;
+  /** The record this term wrote when it began: a release gives up exactly this term, never a later one. */
+  record: LeaseRecord;
   controller: AbortController;
   /** Monotonic time our last successful write was sent. */
   renewedAt: number;
@@ -163,9 +165,12 @@ export class LeaderElector {
   private nextAttemptAt = 0;
   /** No acquire attempts before this monotonic time (after stepDown, or while a lost term settles). */
   private holdOffUntil = 0;
+  /** A term is ending (its work winding down, then release or exit): no attempts meanwhile. */
   private settling: Promise<void> | undefined;
-  /** A term's work outlived settleTimeout: the lease must never be released by this process. */
-  private workStillRunning = false;
+  /** A term's work that outlived settleTimeout: until it settles, this process neither campaigns nor releases. */
+  private unsettledWork: Promise<void> | undefined;
+  /** The record of the last term this process won, for the release on stop. */
+  private lastTerm: LeaseRecord | undefined;
   private readonly stopController = new AbortController();
 
   private stopWatch: (() => void) | undefined;
@@ -270,11 +275,11 @@ export class LeaderElector {
    */
   async stepDown(): Promise<void> {
     const state = this.current;
-    if (!state) return;
+    if (!state) return this.settling;
     this.holdOffUntil = this.clock.now() + this.options.leaseDuration;
-    await this.endTerm(state, 'stepped-down');
-    await this.release();
-    this.poke();
+    return this.settle(state, 'stepped-down', async (settled) => {
+      if (settled) await this.release(state.record);
+    });
   }
 
   // ---- the loop ----
@@ -282,13 +287,14 @@ export class LeaderElector {
   private async runLoop(): Promise<void> {
     while (!this.stopping) {
       const now = this.clock.now();
-      if (now >= this.nextAttemptAt && now >= this.holdOffUntil && !this.settling) {
+      const ending = this.settling ?? this.unsettledWork;
+      if (now >= this.nextAttemptAt && now >= this.holdOffUntil && !ending) {
         if (this.current) await this.renew();
         else await this.acquire();
       }
       if (this.stopping) break;
-      // While a lost term settles, nothing is scheduled: the settling code wakes the loop.
-      await this.sleepUntil(this.settling ? Infinity : Math.max(this.nextAttemptAt, this.holdOffUntil));
+      // While a term ends, or its work outlives it, nothing is scheduled: their ends wake the loop.
+      await this.sleepUntil(this.settling ?? this.unsettledWork ? Infinity : Math.max(this.nextAttemptAt, this.holdOffUntil));
     }
   }
 
@@ -315,7 +321,11 @@ export class LeaderElector {
   private async acquire(): Promise<void> {
     const sentAt = this.clock.now();
     const outcome = await this.tryAcquireOrRenew(false);
-    if (this.stopping) return;
+    if (this.stopping) {
+      // Won in the instant stop() was called: no term begins, and stop() releases it.
+      if (outcome.kind === 'ours') this.lastTerm = outcome.snapshot.record;
+      return;
+    }
     if (outcome.kind === 'ours') {
       this.beginTerm(outcome.snapshot, sentAt);
       this.nextAttemptAt = sentAt + this.options.retryPeriod;
@@ -514,6 +524,7 @@ export class LeaderElector {
       return false;
     };
     const state: TermState = {
+      record: snapshot.record,
       controller,
       renewedAt: sentAt,
       expired: false,
@@ -528,6 +539,7 @@ export class LeaderElector {
       },
     };
     this.current = state;
+    this.lastTerm = snapshot.record;
     this.lastRenewalSentAt = sentAt;
     this.armDeadline(state);
     this.logger.log(`${identity} became leader of ${this.lock.description} (fencing token ${state.term.fencingToken})`);
@@ -573,20 +585,34 @@ export class LeaderElector {
     const settled = await Promise.race([state.work.then(() => true as const), timedOut]);
     this.clock.clearTimeout(timer);
     if (!settled) {
-      this.workStillRunning = true;
       this.logger.error(`the work of ${this.identity}'s term ${state.term.fencingToken} did not settle within ` +
-        `${this.options.settleTimeout} ms of its AbortSignal; the lease is left to expire rather than released`);
+        `${this.options.settleTimeout} ms of its AbortSignal; the lease is left to expire rather than released, ` +
+        'and this instance does not campaign until that work settles');
+      this.unsettledWork = state.work.then(() => {
+        this.unsettledWork = undefined;
+        this.logger.log(`the work of ${this.identity}'s term ${state.term.fencingToken} settled at last`);
+        this.poke();
+      });
     }
     return settled;
+  }
+
+  /** Ends a term and runs what follows (release, exit) as one settling step: no attempt, no stop, in between. */
+  private settle(state: TermState, reason: LossReason, then: (settled: boolean) => Promise<void>): Promise<void> {
+    const settling = (async () => then(await this.endTerm(state, reason)))();
+    this.settling = settling.finally(() => {
+      this.settling = undefined;
+      this.poke();
+    });
+    return this.settling;
   }
 
   /** Leadership lost without being asked: settle the work, then exit or rejoin by policy. */
   private loseInvoluntarily(state: TermState, reason: LossReason): void {
     if (this.current !== state) return;
-    const settling = (async () => {
-      const settled = await this.endTerm(state, reason);
+    void this.settle(state, reason, async (settled) => {
       if (this.stopping) return;
-      if (reason === 'renew-deadline') await this.release();
+      if (reason === 'renew-deadline' && settled) await this.release(state.record);
       if (this.options.lossPolicy === 'exit' || !settled) {
         this.logger.error(`${this.identity} lost leadership (${reason}) and exits ` +
           (settled ? "(lossPolicy 'exit')" : 'because its work did not settle'));
@@ -594,25 +620,24 @@ export class LeaderElector {
         return;
       }
       this.logger.log(`${this.identity} rejoins the election (lossPolicy 'rejoin')`);
-    })();
-    this.settling = settling.finally(() => {
-      this.settling = undefined;
-      this.poke();
     });
   }
 
   // ---- release ----
 
-  /** Gives the lease up if, and only if, the Lease still names us. Retries on conflict. */
-  private async release(): Promise<void> {
-    if (!this.options.releaseOnStop || this.workStillRunning) return;
+  /**
+   * Gives the lease up if, and only if, the Lease still holds exactly `term` (a later term of ours,
+   * or another process with our identity, is left alone). Retries on conflict.
+   */
+  private async release(term: LeaseRecord): Promise<void> {
+    if (!this.options.releaseOnStop || this.unsettledWork) return;
     const deadline = this.clock.now() + this.options.renewDeadline;
     let basedOn = this.latest;
     while (this.clock.now() < deadline) {
       try {
         const released = await this.withRequestTimeout(async (signal) => {
           basedOn ??= await this.lock.get(signal);
-          if (!basedOn || basedOn.record.holderIdentity !== this.identity) return undefined;
+          if (!basedOn || !sameTerm(basedOn.record, term)) return undefined;
           const now = this.clock.wallNow();
           return this.lock.update({
             ...basedOn.record, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now,
@@ -636,11 +661,12 @@ export class LeaderElector {
     this.wake?.();
     this.closeWatch();
     await loop;
+    // A term already ending (stepDown, a loss) finishes first: its work settles before any release.
     await this.settling;
     const state = this.current;
-    if (state) await this.endTerm(state, 'stopped');
-    // Also covers a lease won in the instant stop() was called, before its term began.
-    if (this.latest?.record.holderIdentity === this.identity) await this.release();
+    const settled = state ? await this.endTerm(state, 'stopped') : true;
+    // Also covers a term that ended earlier without its release, and one won as stop() was called.
+    if (settled && this.lastTerm) await this.release(this.lastTerm);
     this.running = false;
     this.lock.close?.();
     this.logger.log(`${this.identity} left the election for ${this.lock.description}`);
@@ -751,6 +777,12 @@ function clockCheckedSignal(signal: AbortSignal, checkDeadline: () => boolean): 
       },
     },
   });
+}
+
+/** Whether two records are the same term: same holder, same fencing token, same acquireTime. */
+function sameTerm(a: LeaseRecord, b: LeaseRecord): boolean {
+  return a.holderIdentity === b.holderIdentity && a.leaseTransitions === b.leaseTransitions &&
+    a.acquireTime?.getTime() === b.acquireTime?.getTime();
 }
 
 function asError(error: unknown): Error {
