@@ -434,6 +434,20 @@ describe('LeaderElector', () => {
     });
   });
 
+  it('after resourceVersions go backwards (etcd restored from a backup), followers still see every renewal and nobody takes a renewed lease', async () => {
+    setup();
+    const a = start(candidate('a'));
+    await clock.advance(0);
+    const b = start(candidate('b'));
+    await clock.advance(3_000);
+    store.rewindVersions(50);
+    await clock.advance(60_000);
+    expect(a.elector.isLeader()).toBe(true);
+    expect(b.elector.isLeader()).toBe(false);
+    expect(a.events.filter((e) => e.type === 'lost')).toHaveLength(0);
+    expect(store.object!.spec).toMatchObject({ holderIdentity: 'a', leaseTransitions: 0 });
+  });
+
   describe('malformed Leases edited by hand', () => {
     const free: Array<[string, Record<string, unknown> | undefined]> = [
       ['no spec', undefined],

@@ -29,7 +29,7 @@
 import { BehaviorSubject, Subject, distinctUntilChanged, type Observable } from 'rxjs';
 import { systemClock, type Clock } from './clock.js';
 import { LockError, type LeaseLock } from './lease-lock.js';
-import { isNewerVersion, type LeaseRecord, type LeaseSnapshot } from './lease-record.js';
+import type { LeaseRecord, LeaseSnapshot } from './lease-record.js';
 import {
   JITTER_FACTOR, resolveElectorOptions, type ElectorLogger, type LeaderElectorOptions, type ResolvedElectorOptions,
 } from './options.js';
@@ -109,6 +109,8 @@ interface TermState {
 
 interface Observation {
   snapshot: LeaseSnapshot | undefined;
+  /** versionKey() of the snapshot. */
+  key: string | undefined;
   /** Monotonic time we saw this version first. */
   at: number;
 }
@@ -129,6 +131,8 @@ const consoleLogger: ElectorLogger = {
 const EXPIRY_SPREAD_MS = 5;
 /** Longest wait before re-opening a failed watch. */
 const MAX_WATCH_BACKOFF_MS = 30_000;
+/** How many versions we remember having read or written, to recognise the watch echoing them. */
+const KNOWN_VERSIONS = 64;
 
 export class LeaderElector {
   readonly options: ResolvedElectorOptions;
@@ -146,8 +150,13 @@ export class LeaderElector {
   private work: LeaderWork | undefined;
   private current: TermState | undefined;
   private observed: Observation | undefined;
-  /** The last version we wrote or read; our own writes echoed by the watch are recognised by it. */
+  /** The last version we wrote or read. */
   private latest: LeaseSnapshot | undefined;
+  /**
+   * Versions we read or wrote (newest last), so the watch echoing them is recognised. Never ordered:
+   * resourceVersions are opaque and go backwards when etcd is restored from a backup.
+   */
+  private readonly known = new Set<string>();
   /**
    * A version the watch just delivered, good for one attempt without a read first. A stale one
    * only costs a 409, after which the next attempt reads.
@@ -478,18 +487,21 @@ export class LeaderElector {
     };
   }
 
-  /** Records a version read or written; newer versions restart the expiry clock. */
+  /** Records a version read or written: any version other than the one observed restarts the expiry clock. */
   private remember(snapshot: LeaseSnapshot): void {
-    if (this.latest && !isNewerVersion(snapshot.resourceVersion, this.latest.resourceVersion)) return;
     this.latest = snapshot;
+    const key = versionKey(snapshot);
+    this.known.delete(key);
+    this.known.add(key);
+    if (this.known.size > KNOWN_VERSIONS) this.known.delete(this.known.values().next().value!);
     this.highestTransitions = Math.max(this.highestTransitions, snapshot.record.leaseTransitions);
     this.observe(snapshot);
   }
 
   private observe(snapshot: LeaseSnapshot | undefined): void {
-    const previous = this.observed?.snapshot;
-    if (snapshot && previous && snapshot.resourceVersion === previous.resourceVersion) return;
-    this.observed = { snapshot, at: this.clock.now() };
+    const key = snapshot && versionKey(snapshot);
+    if (snapshot && key === this.observed?.key) return;
+    this.observed = { snapshot, key, at: this.clock.now() };
     if (snapshot && snapshot.problems.length > 0) {
       this.logger.warn(`${this.lock.description} looks edited by hand (resourceVersion ${snapshot.resourceVersion}): ` +
         `${snapshot.problems.join('; ')}. Treating a missing or unusable duration as ${this.options.leaseDuration} ms.`);
@@ -719,20 +731,19 @@ export class LeaderElector {
       this.poke(this.clock.now() + this.random() * EXPIRY_SPREAD_MS);
       return;
     }
-    // Events older than what we already know (our own write raced the stream) say nothing new.
-    if (this.latest && !isNewerVersion(snapshot.resourceVersion, this.latest.resourceVersion)) return;
-    this.remember(snapshot);
-    this.watched = snapshot;
-    const holder = snapshot.record.holderIdentity;
-    if (state && holder !== this.identity) {
-      this.loseInvoluntarily(state, 'lease-taken');
+    // A version we read or wrote already (our own write echoed, a read that raced the stream) says nothing new.
+    if (this.known.has(versionKey(snapshot))) return;
+    if (state) {
+      // A leader trusts only its own reads and writes: a version it has not seen, a takeover or a
+      // late event from before its term, is checked by renewing at once.
+      this.poke();
       return;
     }
-    if (!state) {
-      // Released: race for it now. Renewed by someone: sleep until the new expiry.
-      this.nextAttemptAt = holder === '' ? this.clock.now() + this.random() * EXPIRY_SPREAD_MS : this.nextFollowerAttempt();
-      this.wake?.();
-    }
+    this.remember(snapshot);
+    this.watched = snapshot;
+    // Released: race for it now. Renewed by someone: sleep until the new expiry.
+    this.nextAttemptAt = snapshot.record.holderIdentity === '' ? this.clock.now() + this.random() * EXPIRY_SPREAD_MS : this.nextFollowerAttempt();
+    this.wake?.();
   }
 
   // ---- events ----
@@ -777,6 +788,11 @@ function clockCheckedSignal(signal: AbortSignal, checkDeadline: () => boolean): 
       },
     },
   });
+}
+
+/** A version's identity: its resourceVersion and what it says (a restored etcd reuses versions for other contents). */
+function versionKey(snapshot: LeaseSnapshot): string {
+  return `${snapshot.resourceVersion}/${JSON.stringify(snapshot.record)}`;
 }
 
 /** Whether two records are the same term: same holder, same fencing token, same acquireTime. */

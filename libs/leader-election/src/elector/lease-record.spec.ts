@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatMicroTime, isNewerVersion, parseLease, recordToSpec } from './lease-record.js';
+import { formatMicroTime, parseLease, recordToSpec } from './lease-record.js';
 
 describe('Lease records', () => {
   it('formats MicroTime in UTC with exactly six fractional digits', () => {
@@ -19,13 +19,5 @@ describe('Lease records', () => {
     const parsed = parseLease({ metadata: { resourceVersion: '1' }, spec: { holderIdentity: 'go', leaseDurationSeconds: 15, renewTime: '2026-01-02T03:04:05.123456Z' } });
     expect(parsed.record.renewTime?.toISOString()).toBe('2026-01-02T03:04:05.123Z');
     expect(parsed.problems).toEqual([]);
-  });
-
-  it('compares resourceVersions as integers, and anything else by difference', () => {
-    expect(isNewerVersion('10', '9')).toBe(true);
-    expect(isNewerVersion('9', '10')).toBe(false);
-    expect(isNewerVersion('10', '10')).toBe(false);
-    expect(isNewerVersion('abc', 'abd')).toBe(true);
-    expect(isNewerVersion('1', undefined)).toBe(true);
   });
 });

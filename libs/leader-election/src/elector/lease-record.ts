@@ -106,13 +106,3 @@ export function recordToSpec(record: LeaseRecord): Record<string, unknown> {
     leaseTransitions: record.leaseTransitions,
   };
 }
-
-/**
- * Whether resourceVersion `a` is newer than `b`. The apiserver's versions are etcd revisions and
- * compare as integers (documented since Kubernetes 1.35); anything else counts as newer when different.
- */
-export function isNewerVersion(a: string, b: string | undefined): boolean {
-  if (b === undefined) return true;
-  if (/^\d+$/.test(a) && /^\d+$/.test(b)) return BigInt(a) > BigInt(b);
-  return a !== b;
-}

@@ -34,6 +34,11 @@ export class InMemoryLeaseStore {
     return snapshot;
   }
 
+  /** etcd restored from an older backup without bumping revisions: the next writes reuse lower versions. */
+  rewindVersions(to: number): void {
+    this.version = to;
+  }
+
   delete(): void {
     this.object = undefined;
     for (const watcher of this.watchers) watcher.onChange(undefined);
