@@ -2,12 +2,13 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { LeaderElectionModule } from 'nestjs-lease-election';
 import type { ExampleConfig } from './config.js';
 import { EventLog } from './event-log.js';
-import { Reconciler } from './reconciler.service.js';
+import { Reconciler, WORK_STYLE } from './reconciler.service.js';
 
 @Module({})
 export class AppModule {
   static register(config: ExampleConfig): DynamicModule {
-    if (config.withoutElection) return { module: AppModule, providers: [EventLog, Reconciler] };
+    const providers = [EventLog, Reconciler, { provide: WORK_STYLE, useValue: config.workStyle }];
+    if (config.withoutElection) return { module: AppModule, providers };
     return {
       module: AppModule,
       imports: [
@@ -23,7 +24,7 @@ export class AppModule {
           healthServer: { port: config.port },
         }),
       ],
-      providers: [EventLog, Reconciler],
+      providers,
     };
   }
 }

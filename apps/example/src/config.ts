@@ -13,7 +13,12 @@ export interface ExampleConfig {
   /** Boot the same app without LeaderElectionModule: the baseline of the cost benchmark. */
   withoutElection: boolean;
   lossPolicy?: 'exit' | 'rejoin';
+  /** How the leader's loop decides it may still act; see reconciler.service.ts. */
+  workStyle: WorkStyle;
 }
+
+export const WORK_STYLES = ['valid', 'signal'] as const;
+export type WorkStyle = (typeof WORK_STYLES)[number];
 
 export const USAGE = `usage: example [flags]
   --kube-config, --kubeconfig PATH  kubeconfig (env KUBECONFIG; default ~/.kube/config, then in-cluster)
@@ -25,7 +30,14 @@ export const USAGE = `usage: example [flags]
   --renew-deadline SECONDS          default 10 (env RENEW_DEADLINE)
   --retry-period SECONDS            default 2 (env RETRY_PERIOD)
   --loss-policy exit|rejoin         after losing leadership involuntarily (env LOSS_POLICY; default exit)
+  --work-style valid|signal         how the leader's loop checks it still leads (env WORK_STYLE; default valid):
+                                    valid = term.isValid() before each pass, signal = only term.signal
   --without-election                the same app without leader election (a benchmark baseline)`;
+
+function workStyle(value: string): WorkStyle {
+  if ((WORK_STYLES as readonly string[]).includes(value)) return value as WorkStyle;
+  throw new Error(`--work-style must be valid or signal, got ${JSON.stringify(value)}`);
+}
 
 function seconds(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -54,6 +66,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ExampleConf
       'retry-period': { type: 'string' },
       'without-election': { type: 'boolean' },
       'loss-policy': { type: 'string' },
+      'work-style': { type: 'string' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -73,5 +86,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ExampleConf
     retryPeriod: seconds('retry-period', values['retry-period'] ?? env.RETRY_PERIOD),
     withoutElection: values['without-election'] ?? false,
     lossPolicy: lossPolicy(values['loss-policy'] ?? env.LOSS_POLICY),
+    workStyle: workStyle(values['work-style'] ?? (env.WORK_STYLE || 'valid')),
   };
 }
