@@ -122,34 +122,61 @@ export function nextLine(replicas: Replica[], match: (line: ObservedLine) => boo
   });
 }
 
+const time = (line: ObservedLine): number => Date.parse(line.time);
+
+/** One process's work in one term: its first and last work lines. */
+export interface WorkSpan {
+  /** Who worked: a process, not an identity — two processes may share one (see observe()). */
+  source: string;
+  term: number;
+  first: ObservedLine;
+  last: ObservedLine;
+}
+
 /**
- * Checks work lines for overlap between terms: every term's last work line must be written no
- * later than the next term's first (the lines' own timestamps; all replicas share this machine's clock).
+ * Checks work lines for overlap: no two processes may work at once. Each process's work in a term is
+ * a span from its first work line to its last (the lines' own timestamps; all replicas share this
+ * machine's clock); two spans of different processes overlap when one's last line is later than the
+ * other's first.
  */
 export class OverlapDetector {
-  private readonly spans = new Map<number, { first: ObservedLine; last: ObservedLine }>();
+  private readonly spans = new Map<string, WorkSpan>();
 
-  observe(line: ObservedLine): void {
+  /**
+   * `source` tells processes apart; it defaults to the line's identity, which is enough unless two
+   * processes run with the same identity (two containers of one pod on POD_NAME).
+   */
+  observe(line: ObservedLine, source = line.id): void {
     if (line.event !== 'work' || line.term === null) return;
-    const span = this.spans.get(line.term);
+    const key = JSON.stringify([source, line.term]);
+    const span = this.spans.get(key);
     if (span) span.last = line;
-    else this.spans.set(line.term, { first: line, last: line });
+    else this.spans.set(key, { source, term: line.term, first: line, last: line });
   }
 
+  /** How many distinct terms did work. */
   get terms(): number {
-    return this.spans.size;
+    return new Set([...this.spans.values()].map((span) => span.term)).size;
   }
 
-  overlaps(): string[] {
-    const terms = [...this.spans.entries()].sort((a, b) => a[0] - b[0]);
-    const found: string[] = [];
-    for (let i = 1; i < terms.length; i++) {
-      const [previousTerm, previous] = terms[i - 1];
-      const [term, current] = terms[i];
-      if (Date.parse(previous.last.time) > Date.parse(current.first.time)) {
-        found.push(`${previous.last.id} (term ${previousTerm}) worked at ${previous.last.time}, after ${current.first.id} (term ${term}) started at ${current.first.time}`);
+  /** Every pair of overlapping spans: `earlier` began first and was still working after `later` began. */
+  overlapping(): Array<{ earlier: WorkSpan; later: WorkSpan }> {
+    const spans = [...this.spans.values()].sort((a, b) => time(a.first) - time(b.first) || a.term - b.term);
+    const found: Array<{ earlier: WorkSpan; later: WorkSpan }> = [];
+    for (let i = 0; i < spans.length; i++) {
+      for (let j = 0; j < i; j++) {
+        if (spans[j].source !== spans[i].source && time(spans[j].last) > time(spans[i].first)) found.push({ earlier: spans[j], later: spans[i] });
       }
     }
     return found;
   }
+
+  overlaps(): string[] {
+    return this.overlapping().map(({ earlier, later }) => describeOverlap(earlier, later));
+  }
+}
+
+export function describeOverlap(earlier: WorkSpan, later: WorkSpan): string {
+  const who = (span: WorkSpan): string => (span.source === span.first.id ? span.first.id : `${span.first.id} [${span.source}]`);
+  return `${who(earlier)} (term ${earlier.term}) worked at ${earlier.last.time}, after ${who(later)} (term ${later.term}) started at ${later.first.time}`;
 }

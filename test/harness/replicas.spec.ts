@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { OverlapDetector, type ObservedLine } from './replicas.ts';
+
+const work = (id: string, term: number, second: number): ObservedLine =>
+  ({ time: new Date(Date.UTC(2026, 0, 1, 0, 0, second)).toISOString(), id, event: 'work', leader: id, term, at: second * 1000 });
+
+describe('OverlapDetector', () => {
+  it('accepts terms that follow one another, and flags a term still working after the next began', () => {
+    const detector = new OverlapDetector();
+    for (const line of [work('a', 1, 0), work('a', 1, 1), work('b', 2, 2), work('b', 2, 3)]) detector.observe(line);
+    expect(detector.overlaps()).toEqual([]);
+    detector.observe(work('a', 1, 4));
+    expect(detector.overlaps()).toEqual(['a (term 1) worked at 2026-01-01T00:00:04.000Z, after b (term 2) started at 2026-01-01T00:00:02.000Z']);
+    expect(detector.terms).toBe(2);
+  });
+
+  it('tells apart two processes with one identity, even in one term', () => {
+    const detector = new OverlapDetector();
+    detector.observe(work('pod-0', 3, 0), 'first');
+    detector.observe(work('pod-0', 3, 1), 'second');
+    detector.observe(work('pod-0', 3, 2), 'first');
+    expect(detector.overlapping()).toHaveLength(1);
+    expect(detector.overlaps()[0]).toBe('pod-0 [first] (term 3) worked at 2026-01-01T00:00:02.000Z, after pod-0 [second] (term 3) started at 2026-01-01T00:00:01.000Z');
+    // Keyed by identity alone, the same lines look like one process working on.
+    const byIdentity = new OverlapDetector();
+    for (const second of [0, 1, 2]) byIdentity.observe(work('pod-0', 3, second));
+    expect(byIdentity.overlaps()).toEqual([]);
+  });
+});
