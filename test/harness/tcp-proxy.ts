@@ -3,7 +3,7 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
 
-export type ProxyMode = 'pass' | 'blackhole' | 'refuse';
+export type ProxyMode = 'pass' | 'blackhole' | 'refuse' | 'stall';
 
 export class TcpProxy {
   readonly port: number;
@@ -12,6 +12,9 @@ export class TcpProxy {
   private mode: ProxyMode = 'pass';
   /** Milliseconds added before each chunk is forwarded. */
   delayMs = 0;
+  /** Chunks held by stall(), in arrival order, with the write that delivers each. */
+  private held: Array<() => void> = [];
+  private readonly onRequestHeld = new Set<() => void>();
 
   private constructor(server: Server, port: number) {
     this.server = server;
@@ -47,10 +50,36 @@ export class TcpProxy {
     this.dropAll();
   }
 
-  /** Back to normal; connections held by a blackhole are reset so clients reconnect. */
+  /**
+   * Connections stay open but nothing is forwarded either way: every chunk is held, to be delivered
+   * in order by restore(). A request sent now is in flight — it has left the client and not yet
+   * reached the apiserver — until then.
+   */
+  stall(): void {
+    this.mode = 'stall';
+  }
+
+  /** Resolves when a client sends a chunk that stall() holds (true), or after timeoutMs (false). */
+  requestHeld(timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const done = (held: boolean): void => {
+        clearTimeout(timer);
+        this.onRequestHeld.delete(onHeld);
+        resolve(held);
+      };
+      const onHeld = (): void => done(true);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.onRequestHeld.add(onHeld);
+    });
+  }
+
+  /** Back to normal; connections held by a blackhole are reset so clients reconnect, chunks held by a stall are delivered. */
   restore(): void {
     if (this.mode === 'blackhole') this.dropAll();
     this.mode = 'pass';
+    const held = this.held;
+    this.held = [];
+    for (const write of held) write();
   }
 
   async close(): Promise<void> {
@@ -61,6 +90,7 @@ export class TcpProxy {
   private dropAll(): void {
     for (const socket of this.sockets) socket.destroy();
     this.sockets.clear();
+    this.held = [];
   }
 
   private accept(client: Socket, host: string, port: number): void {
@@ -74,13 +104,18 @@ export class TcpProxy {
     upstream.on('close', () => { this.sockets.delete(upstream); client.destroy(); });
     upstream.on('error', () => client.destroy());
     client.on('close', () => upstream.destroy());
-    this.forward(client, upstream);
-    this.forward(upstream, client);
+    this.forward(client, upstream, true);
+    this.forward(upstream, client, false);
   }
 
-  private forward(from: Socket, to: Socket): void {
+  private forward(from: Socket, to: Socket, request: boolean): void {
     from.on('data', (chunk) => {
       if (this.mode === 'blackhole') return;
+      if (this.mode === 'stall') {
+        this.held.push(() => { if (!to.destroyed) to.write(chunk); });
+        if (request) for (const listener of this.onRequestHeld) listener();
+        return;
+      }
       if (this.delayMs > 0) setTimeout(() => to.write(chunk), this.delayMs);
       else to.write(chunk);
     });
