@@ -30,8 +30,13 @@ type eventLog struct {
 }
 
 func (l *eventLog) emit(event string, leader string, term *int32, extra map[string]any) {
+	l.emitAt(time.Now(), event, leader, term, extra)
+}
+
+// emitAt lets a caller stamp a line with a time taken before it checked that the line is still true.
+func (l *eventLog) emitAt(at time.Time, event string, leader string, term *int32, extra map[string]any) {
 	line := map[string]any{
-		"time":   time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00"),
+		"time":   at.UTC().Format("2006-01-02T15:04:05.000Z07:00"),
 		"id":     l.id,
 		"event":  event,
 		"leader": nil,
@@ -51,6 +56,42 @@ func (l *eventLog) emit(event string, leader string, term *int32, extra map[stri
 	_ = json.NewEncoder(os.Stdout).Encode(line)
 }
 
+// renewalClock wraps the Lease lock and notes when each successful write of ours was *sent*: the
+// term stays valid until renewDeadline after that, on the monotonic clock — what term.isValid() is
+// in the TypeScript library. client-go itself offers no such check (its context is cancelled by a
+// goroutine that may run after a paused process's work loop has resumed).
+type renewalClock struct {
+	resourcelock.Interface
+	mu       sync.Mutex
+	lastSent time.Time
+}
+
+func (l *renewalClock) note(sent time.Time, record resourcelock.LeaderElectionRecord, err error) error {
+	if err == nil && record.HolderIdentity == l.Identity() {
+		l.mu.Lock()
+		l.lastSent = sent
+		l.mu.Unlock()
+	}
+	return err
+}
+
+func (l *renewalClock) Create(ctx context.Context, record resourcelock.LeaderElectionRecord) error {
+	sent := time.Now()
+	return l.note(sent, record, l.Interface.Create(ctx, record))
+}
+
+func (l *renewalClock) Update(ctx context.Context, record resourcelock.LeaderElectionRecord) error {
+	sent := time.Now()
+	return l.note(sent, record, l.Interface.Update(ctx, record))
+}
+
+// validFor reports whether our last successful write was sent less than deadline ago.
+func (l *renewalClock) validFor(deadline time.Duration) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return !l.lastSent.IsZero() && time.Since(l.lastSent) < deadline
+}
+
 func seconds(value float64) time.Duration { return time.Duration(value * float64(time.Second)) }
 
 func envOr(name, fallback string) string {
@@ -61,7 +102,7 @@ func envOr(name, fallback string) string {
 }
 
 func main() {
-	var kubeconfig, id, leaseName, namespace string
+	var kubeconfig, id, leaseName, namespace, lossPolicy string
 	var port int
 	var leaseDuration, renewDeadline, retryPeriod float64
 	flag.StringVar(&kubeconfig, "kube-config", os.Getenv("KUBECONFIG"), "kubeconfig path")
@@ -73,11 +114,16 @@ func main() {
 	flag.Float64Var(&leaseDuration, "lease-duration", 15, "lease duration in seconds")
 	flag.Float64Var(&renewDeadline, "renew-deadline", 10, "renew deadline in seconds")
 	flag.Float64Var(&retryPeriod, "retry-period", 2, "retry period in seconds")
+	flag.StringVar(&lossPolicy, "loss-policy", envOr("LOSS_POLICY", "exit"), "after losing leadership: exit, or rejoin the election")
 	flag.Parse()
 	klog.SetOutput(os.Stderr)
 	klog.LogToStderr(true)
 	if id == "" {
 		fmt.Fprintln(os.Stderr, "--id (or POD_NAME) is required")
+		os.Exit(2)
+	}
+	if lossPolicy != "exit" && lossPolicy != "rejoin" {
+		fmt.Fprintf(os.Stderr, "--loss-policy must be exit or rejoin, got %q\n", lossPolicy)
 		os.Exit(2)
 	}
 	log := &eventLog{id: id}
@@ -91,11 +137,11 @@ func main() {
 	config.Timeout = max(time.Second, seconds(renewDeadline)/2)
 	client := kubernetes.NewForConfigOrDie(config)
 
-	lock := &resourcelock.LeaseLock{
+	lock := &renewalClock{Interface: &resourcelock.LeaseLock{
 		LeaseMeta:  metav1.ObjectMeta{Name: leaseName, Namespace: namespace},
 		Client:     client.CoordinationV1(),
 		LockConfig: resourcelock.ResourceLockConfig{Identity: id},
-	}
+	}}
 	health := leaderelection.NewLeaderHealthzAdaptor(20 * time.Second)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -123,45 +169,61 @@ func main() {
 
 	var currentTerm *int32
 	log.emit("ready", "", nil, map[string]any{"port": listener.Addr().(*net.TCPAddr).Port})
-	leaderelection.RunOrDie(ctx, leaderelection.LeaderElectionConfig{
-		Lock:            lock,
-		LeaseDuration:   seconds(leaseDuration),
-		RenewDeadline:   seconds(renewDeadline),
-		RetryPeriod:     seconds(retryPeriod),
-		ReleaseOnCancel: true,
-		WatchDog:        health,
-		Name:            leaseName,
-		Callbacks: leaderelection.LeaderCallbacks{
-			OnStartedLeading: func(termCtx context.Context) {
-				record, _, err := lock.Get(termCtx)
-				var term int32
-				if err == nil {
-					term = int32(record.LeaderTransitions)
-				}
-				currentTerm = &term
-				log.emit("started-leading", id, &term, nil)
-				ticker := time.NewTicker(100 * time.Millisecond)
-				defer ticker.Stop()
-				pass := 0
-				for {
-					if termCtx.Err() != nil {
-						return
+	// RunOrDie returns when leadership is lost; with --loss-policy rejoin we run for it again.
+	for ctx.Err() == nil {
+		runCtx, endRun := context.WithCancel(ctx)
+		leaderelection.RunOrDie(runCtx, leaderelection.LeaderElectionConfig{
+			Lock:            lock,
+			LeaseDuration:   seconds(leaseDuration),
+			RenewDeadline:   seconds(renewDeadline),
+			RetryPeriod:     seconds(retryPeriod),
+			ReleaseOnCancel: true,
+			WatchDog:        health,
+			Name:            leaseName,
+			Callbacks: leaderelection.LeaderCallbacks{
+				OnStartedLeading: func(termCtx context.Context) {
+					record, _, err := lock.Get(termCtx)
+					var term int32
+					if err == nil {
+						term = int32(record.LeaderTransitions)
 					}
-					pass++
-					log.emit("work", id, &term, map[string]any{"pass": pass})
-					select {
-					case <-termCtx.Done():
-						return
-					case <-ticker.C:
+					currentTerm = &term
+					log.emit("started-leading", id, &term, nil)
+					ticker := time.NewTicker(100 * time.Millisecond)
+					defer ticker.Stop()
+					pass := 0
+					for {
+						// As apps/example's 'valid' style: the time is taken before the check, and the
+						// check is the clock, not only the context.
+						at := time.Now()
+						if termCtx.Err() != nil {
+							return
+						}
+						if !lock.validFor(seconds(renewDeadline)) {
+							// Validity only goes one way: end this run (releasing if we still can).
+							endRun()
+							return
+						}
+						pass++
+						log.emitAt(at, "work", id, &term, map[string]any{"pass": pass, "style": "valid"})
+						select {
+						case <-termCtx.Done():
+							return
+						case <-ticker.C:
+						}
 					}
-				}
+				},
+				OnStoppedLeading: func() {
+					log.emit("stopped-leading", "", currentTerm, nil)
+				},
+				OnNewLeader: func(identity string) {
+					log.emit("new-leader", identity, nil, nil)
+				},
 			},
-			OnStoppedLeading: func() {
-				log.emit("stopped-leading", "", currentTerm, nil)
-			},
-			OnNewLeader: func(identity string) {
-				log.emit("new-leader", identity, nil, nil)
-			},
-		},
-	})
+		})
+		endRun()
+		if lossPolicy == "exit" {
+			break
+		}
+	}
 }
