@@ -169,10 +169,11 @@ func main() {
 
 	var currentTerm *int32
 	log.emit("ready", "", nil, map[string]any{"port": listener.Addr().(*net.TCPAddr).Port})
-	// RunOrDie returns when leadership is lost; with --loss-policy rejoin we run for it again.
+	// Run returns when leadership is lost; with --loss-policy rejoin we run for it again.
 	for ctx.Err() == nil {
 		runCtx, endRun := context.WithCancel(ctx)
-		leaderelection.RunOrDie(runCtx, leaderelection.LeaderElectionConfig{
+		var elector *leaderelection.LeaderElector
+		elector, err = leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 			Lock:            lock,
 			LeaseDuration:   seconds(leaseDuration),
 			RenewDeadline:   seconds(renewDeadline),
@@ -199,7 +200,8 @@ func main() {
 						if termCtx.Err() != nil {
 							return
 						}
-						if !lock.validFor(seconds(renewDeadline)) {
+						// IsLeader: client-go has not yet seen the Lease name someone else.
+						if !elector.IsLeader() || !lock.validFor(seconds(renewDeadline)) {
 							// Validity only goes one way: end this run (releasing if we still can).
 							endRun()
 							return
@@ -221,6 +223,12 @@ func main() {
 				},
 			},
 		})
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "leader election: %v\n", err)
+			os.Exit(2)
+		}
+		health.SetLeaderElection(elector) // as RunOrDie does
+		elector.Run(runCtx)
 		endRun()
 		if lossPolicy == "exit" {
 			break
