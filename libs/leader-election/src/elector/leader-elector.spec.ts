@@ -448,6 +448,36 @@ describe('LeaderElector', () => {
     expect(store.object!.spec).toMatchObject({ holderIdentity: 'a', leaseTransitions: 0 });
   });
 
+  describe('two processes with one identity (two containers on one POD_NAME, a force-replaced pod)', () => {
+    it('never lead at the same time: a record naming us that we did not write is someone else\'s', async () => {
+      setup();
+      const first = start(candidate('a'));
+      await clock.advance(0);
+      const second = candidate('a');
+      second.lock.watchSupported = false; // polls, as a pod whose watch is not yet open
+      start(second);
+      for (let t = 0; t < 60_000; t += 100) {
+        await clock.advance(100);
+        expect([first, second].filter((c) => c.elector.isLeader()).length).toBeLessThanOrEqual(1);
+      }
+      expect(first.elector.isLeader()).toBe(true);
+    });
+
+    it('a leader that sees its identity with a term not its own has lost', async () => {
+      setup();
+      const first = start(candidate('a'));
+      await clock.advance(0);
+      // The other process writes a term of its own under the same name (it judged our lease expired).
+      const record = store.snapshot()!.record;
+      store.put({ holderIdentity: 'a', leaseDurationSeconds: 15, leaseTransitions: record.leaseTransitions + 1,
+        acquireTime: '2026-01-02T03:05:00.000000Z', renewTime: '2026-01-02T03:05:00.000000Z' });
+      await clock.advance(2_100);
+      expect(first.elector.isLeader()).toBe(false);
+      expect(first.events).toContainEqual({ type: 'lost', identity: 'a', reason: 'lease-taken' });
+      expect(store.snapshot()!.record.leaseTransitions).toBe(record.leaseTransitions + 1); // its term left alone
+    });
+  });
+
   describe('malformed Leases edited by hand', () => {
     const free: Array<[string, Record<string, unknown> | undefined]> = [
       ['no spec', undefined],

@@ -117,7 +117,8 @@ interface Observation {
 
 type AttemptOutcome =
   | { kind: 'ours'; snapshot: LeaseSnapshot; newTerm: boolean }
-  | { kind: 'held'; holder: string }
+  /** Someone else's term (undefined: the Lease is gone). */
+  | { kind: 'held'; holder: string | undefined }
   | { kind: 'conflict' }
   | { kind: 'failed'; error: Error };
 
@@ -383,7 +384,7 @@ export class LeaderElector {
         this.emit({ type: 'renewed', identity: this.identity, latencyMs: this.clock.now() - sentAt });
         break;
       case 'held':
-        this.loseInvoluntarily(state, 'lease-taken');
+        this.loseInvoluntarily(state, outcome.holder === undefined ? 'lease-deleted' : 'lease-taken');
         return;
       case 'conflict':
         break;
@@ -416,7 +417,8 @@ export class LeaderElector {
     const wallNow = this.clock.wallNow();
     try {
       // Fast path: a valid leader overwrites its own cached version without reading first.
-      if (leading && this.isLeader() && this.latest?.record.holderIdentity === this.identity) {
+      const term = leading ? this.current?.record : undefined;
+      if (term && this.isLeader() && this.latest && sameTerm(this.latest.record, term)) {
         try {
           const written = await this.lock.update(this.renewalOf(this.latest.record, wallNow), this.latest, signal);
           this.remember(written);
@@ -431,6 +433,8 @@ export class LeaderElector {
       this.watched = undefined;
       const snapshot = watched && watched === this.latest ? watched : await this.lock.get(signal);
       if (!snapshot) {
+        // A renewal never starts a new term in passing.
+        if (leading) return { kind: 'held', holder: undefined };
         const created = await this.lock.create(this.newTermRecord(undefined, wallNow), signal);
         this.remember(created);
         return { kind: 'ours', snapshot: created, newTerm: true };
@@ -438,16 +442,21 @@ export class LeaderElector {
       this.remember(snapshot);
       const record = snapshot.record;
       const holder = record.holderIdentity;
-      const ours = holder === this.identity;
-      if (holder !== '' && !ours && !this.observedExpired()) return { kind: 'held', holder };
-      // A renewal never starts a new term in passing: the record changed hands, or our term ran out.
-      if (leading && !ours) return { kind: 'held', holder };
-      const keepTerm = leading && this.isLeader();
-      if (leading && !keepTerm) return { kind: 'failed', error: new Error('the term expired during renewal') };
-      const next = keepTerm ? this.renewalOf(record, wallNow) : this.newTermRecord(record, wallNow);
-      const written = await this.lock.update(next, snapshot, signal);
+      if (term) {
+        // Our name is not enough: another process with our identity writes terms of its own.
+        if (!sameTerm(record, term)) return { kind: 'held', holder };
+        if (!this.isLeader()) return { kind: 'failed', error: new Error('the term expired during renewal') };
+        const written = await this.lock.update(this.renewalOf(record, wallNow), snapshot, signal);
+        this.remember(written);
+        return { kind: 'ours', snapshot: written, newTerm: false };
+      }
+      // A record naming us is ours to take at once only if it is the last term this process won;
+      // any other is someone else's (a process sharing our identity) and must expire first.
+      const ourLastTerm = this.lastTerm !== undefined && sameTerm(record, this.lastTerm);
+      if (holder !== '' && !ourLastTerm && !this.observedExpired()) return { kind: 'held', holder };
+      const written = await this.lock.update(this.newTermRecord(record, wallNow), snapshot, signal);
       this.remember(written);
-      return { kind: 'ours', snapshot: written, newTerm: !keepTerm };
+      return { kind: 'ours', snapshot: written, newTerm: true };
     } catch (error) {
       if (error instanceof LockError && error.kind === 'conflict') return { kind: 'conflict' };
       return { kind: 'failed', error: asError(error) };
@@ -734,9 +743,11 @@ export class LeaderElector {
     // A version we read or wrote already (our own write echoed, a read that raced the stream) says nothing new.
     if (this.known.has(versionKey(snapshot))) return;
     if (state) {
-      // A leader trusts only its own reads and writes: a version it has not seen, a takeover or a
-      // late event from before its term, is checked by renewing at once.
-      this.poke();
+      // Our term, touched by someone (an annotation): renew over it. Anything else, a takeover or a
+      // late event from before our term, is checked by renewing at once, since a leader trusts only
+      // its own reads and writes.
+      if (sameTerm(snapshot.record, state.record)) this.remember(snapshot);
+      else this.poke();
       return;
     }
     this.remember(snapshot);

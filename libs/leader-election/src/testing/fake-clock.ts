@@ -12,6 +12,9 @@ export async function settle(rounds = 10): Promise<void> {
   for (let i = 0; i < rounds; i++) await new Promise((resolve) => setImmediate(resolve));
 }
 
+/** More timers than this at one instant means code that re-arms itself without time passing. */
+const MAX_TIMERS_PER_INSTANT = 10_000;
+
 export class FakeClock implements Clock {
   private time = 0;
   private readonly wallOrigin = Date.parse('2026-01-02T03:04:05.000Z');
@@ -40,10 +43,13 @@ export class FakeClock implements Clock {
   async advance(ms: number): Promise<void> {
     const target = this.time + ms;
     await settle();
+    let sameInstant = 0;
     for (;;) {
       const due = this.timers.filter((timer) => timer.at <= target).sort((a, b) => a.at - b.at || a.id - b.id)[0];
       if (!due) break;
       this.timers = this.timers.filter((timer) => timer !== due);
+      sameInstant = due.at > this.time ? 0 : sameInstant + 1;
+      if (sameInstant > MAX_TIMERS_PER_INSTANT) throw new Error(`livelock: over ${MAX_TIMERS_PER_INSTANT} timers ran at ${this.time} ms without time passing`);
       this.time = Math.max(this.time, due.at);
       due.callback();
       await settle();
