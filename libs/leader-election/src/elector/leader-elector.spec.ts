@@ -478,6 +478,20 @@ describe('LeaderElector', () => {
     });
   });
 
+  it('waits out a valid peer\'s long lease in full (client-go with LeaseDuration 2 h writes 7200), and says so once', async () => {
+    setup();
+    store.put({ holderIdentity: 'go', leaseDurationSeconds: 7200, leaseTransitions: 3,
+      acquireTime: '2026-01-02T03:04:05.000000Z', renewTime: '2026-01-02T03:04:05.000000Z' });
+    const a = start(candidate('a'));
+    await clock.advance(7_199_000);
+    expect(a.elector.isLeader()).toBe(false);
+    expect(a.warnings.filter((w) => w.includes('7200'))).toHaveLength(1);
+    expect(a.warnings.some((w) => w.includes('edited by hand'))).toBe(false);
+    await clock.advance(2_000);
+    expect(a.elector.isLeader()).toBe(true);
+    expect(a.elector.term?.fencingToken).toBe(4);
+  });
+
   describe('malformed Leases edited by hand', () => {
     const free: Array<[string, Record<string, unknown> | undefined]> = [
       ['no spec', undefined],
@@ -497,7 +511,7 @@ describe('LeaderElector', () => {
 
     const held: Array<[string, Record<string, unknown>]> = [
       ['a negative duration', { holderIdentity: 'x', leaseDurationSeconds: -5 }],
-      ['a huge duration', { holderIdentity: 'x', leaseDurationSeconds: 2 ** 31 - 1 }],
+      ['a duration beyond int32', { holderIdentity: 'x', leaseDurationSeconds: 2 ** 31 }],
       ['a string duration', { holderIdentity: 'x', leaseDurationSeconds: '15' }],
       ['unparsable times', { holderIdentity: 'x', leaseDurationSeconds: 15, renewTime: 'yesterday', acquireTime: 7 }],
     ];

@@ -132,6 +132,8 @@ const consoleLogger: ElectorLogger = {
 const EXPIRY_SPREAD_MS = 5;
 /** Longest wait before re-opening a failed watch. */
 const MAX_WATCH_BACKOFF_MS = 30_000;
+/** Leases longer than this are valid but unusual: followers say once that they wait them out. */
+const LONG_LEASE_SECONDS = 3600;
 /** How many versions we remember having read or written, to recognise the watch echoing them. */
 const KNOWN_VERSIONS = 64;
 
@@ -163,6 +165,8 @@ export class LeaderElector {
    * only costs a 409, after which the next attempt reads.
    */
   private watched: LeaseSnapshot | undefined;
+  /** The last long lease we warned about (holder and duration), to say it once. */
+  private warnedLongLease: string | undefined;
   /** Highest leaseTransitions seen, so a re-created Lease still hands out growing fencing tokens. */
   private highestTransitions = -1;
   private lastRenewalSentAt: number | undefined;
@@ -516,6 +520,13 @@ export class LeaderElector {
         `${snapshot.problems.join('; ')}. Treating a missing or unusable duration as ${this.options.leaseDuration} ms.`);
     }
     const holder = snapshot?.record.holderIdentity || undefined;
+    const seconds = snapshot?.record.leaseDurationSeconds;
+    if (holder !== undefined && holder !== this.identity && seconds !== undefined && seconds > LONG_LEASE_SECONDS &&
+      this.warnedLongLease !== `${holder}/${seconds}`) {
+      this.warnedLongLease = `${holder}/${seconds}`;
+      this.logger.warn(`${holder} holds ${this.lock.description} with leaseDurationSeconds ${seconds} (over an hour): ` +
+        'this instance waits that long after the last change it sees before it takes over');
+    }
     if (holder !== this.leaderSubject.value) {
       this.leaderSubject.next(holder);
       this.emit({ type: 'new-leader', identity: this.identity, leader: holder });

@@ -32,8 +32,7 @@ export interface LeaseSnapshot {
   readonly object: LeaseObject;
 }
 
-/** Longest lease a record may claim before we call it nonsense (one hour). */
-export const MAX_LEASE_DURATION_SECONDS = 3600;
+/** The apiserver stores leaseDurationSeconds as an int32; client-go accepts any of them from 1 up. */
 const INT32_MAX = 2 ** 31 - 1;
 
 function parseTime(value: unknown, field: string, problems: string[]): Date | undefined {
@@ -63,10 +62,10 @@ export function parseLease(object: LeaseObject): LeaseSnapshot {
 
   let leaseDurationSeconds: number | undefined;
   const duration = fields.leaseDurationSeconds;
-  if (typeof duration === 'number' && Number.isInteger(duration) && duration >= 1 && duration <= MAX_LEASE_DURATION_SECONDS) {
+  if (typeof duration === 'number' && Number.isInteger(duration) && duration >= 1 && duration <= INT32_MAX) {
     leaseDurationSeconds = duration;
   } else if (holderIdentity !== '') {
-    problems.push(`spec.leaseDurationSeconds is ${JSON.stringify(duration)}, not a whole number of seconds from 1 to ${MAX_LEASE_DURATION_SECONDS}`);
+    problems.push(`spec.leaseDurationSeconds is ${JSON.stringify(duration)}, not a whole number of seconds from 1 to ${INT32_MAX}`);
   }
 
   let leaseTransitions = 0;
