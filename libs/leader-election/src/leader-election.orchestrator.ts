@@ -8,22 +8,13 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { attachLeaderEvents } from './elector/lease-events.js';
 import { attachLeaderLabel } from './elector/leader-label.js';
 import type { LeaderElector, Term } from './elector/leader-elector.js';
+import { sleep } from './elector/sleep.js';
 import { attachElectionMetrics } from './elector/metrics.js';
 import type { ElectionOptions, LeaderElectionModuleOptions, WorkErrorPolicy } from './interfaces/leader-election-options.interface.js';
 import { DEFAULT_ELECTION, LEADER_ELECTION_KUBECONFIG, LEADER_ELECTORS, LOGGER_CONTEXT, MAX_RESTART_BACKOFF_MS } from './leader-election.constants.js';
 import { LeaderElectionExplorer, type LeaderMethod } from './leader-election.explorer.js';
 import { LEADER_ELECTION_OPTIONS } from './leader-election.module-definition.js';
 import { electionsOf, electorLogger } from './leader-electors.provider.js';
-
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
-  });
-}
 
 @Injectable()
 export class LeaderElectionOrchestrator implements OnApplicationBootstrap, OnModuleDestroy {
@@ -90,7 +81,7 @@ export class LeaderElectionOrchestrator implements OnApplicationBootstrap, OnMod
           return;
         }
         this.logger.error(`${method.name} failed while leading ${elector.options.leaseName}; restarting in ${backoff} ms: ${reason}`);
-        await pause(backoff, term.signal);
+        await sleep(backoff, term.signal);
         backoff = Math.min(backoff * 2, MAX_RESTART_BACKOFF_MS);
       }
     }

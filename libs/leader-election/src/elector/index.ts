@@ -1,5 +1,6 @@
 // The framework-free core: usable from plain Node without Nest.
 export { systemClock, type Clock } from './clock.js';
+export { sleep } from './sleep.js';
 export {
   LeaderElector, LeadershipLostError,
   type ElectionEvent, type LeaderElectorDependencies, type LeaderWork, type LossReason, type Term,

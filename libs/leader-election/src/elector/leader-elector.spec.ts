@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeClock, settle } from '../testing/fake-clock.js';
 import { InMemoryLeaseLock, InMemoryLeaseStore } from '../testing/in-memory-lease-lock.js';
@@ -595,6 +596,17 @@ describe('LeaderElector', () => {
         await b.elector.stop();
       }
     });
+  });
+
+  it('leaves no per-request listener or dependant signal on its lifetime signal (Node 20 keeps every AbortSignal.any dependant)', async () => {
+    setup();
+    const a = start(candidate('a'));
+    await clock.advance(0);
+    await clock.advance(500 * 2_000); // 500 renewals
+    const lifetime = (a.elector as unknown as { stopController: AbortController }).stopController.signal;
+    expect(getEventListeners(lifetime, 'abort')).toHaveLength(0);
+    const dependants = Object.getOwnPropertySymbols(lifetime).find((symbol) => symbol.description === 'kDependantSignals');
+    expect(dependants === undefined ? 0 : (lifetime as unknown as Record<symbol, Set<unknown>>)[dependants]!.size).toBe(0);
   });
 
   it('aborts a hung request after max(1 s, renewDeadline / 2)', async () => {

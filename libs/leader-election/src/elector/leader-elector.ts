@@ -409,8 +409,18 @@ export class LeaderElector {
     const controller = new AbortController();
     const timer = this.clock.setTimeout(() => controller.abort(
       new LockError('timeout', `no answer from the apiserver within ${this.requestTimeout} ms`)), this.requestTimeout);
-    const signal = stoppable ? AbortSignal.any([this.stopController.signal, controller.signal]) : controller.signal;
-    return action(signal).finally(() => this.clock.clearTimeout(timer));
+    // A listener removed when the request ends: AbortSignal.any() would leave a dependant signal on
+    // the elector-lifetime one per request on Node 20.
+    const lifetime = this.stopController.signal;
+    const onStop = (): void => controller.abort(lifetime.reason);
+    if (stoppable) {
+      if (lifetime.aborted) onStop();
+      else lifetime.addEventListener('abort', onStop, { once: true });
+    }
+    return action(controller.signal).finally(() => {
+      this.clock.clearTimeout(timer);
+      lifetime.removeEventListener('abort', onStop);
+    });
   }
 
   private tryAcquireOrRenew(leading: boolean): Promise<AttemptOutcome> {
