@@ -333,7 +333,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         }));
         return;
       case 'delete-lease':
-        hit(fault, leaderNow());
+        // Steered: how the holder notices that its Lease is gone differs by kind (a watch, or the next renewal).
+        hit(fault, await steer(nextKind(fault, ['valid', 'signal', 'client-go'])));
         windows.push({ window: fault, wall: Date.now() });
         await leases.deleteNamespacedLease({ name: 'example-controller', namespace }).catch(() => {});
         return;
