@@ -325,11 +325,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       case 'nonsense-lease':
         hit(fault, leaderNow());
         windows.push({ window: fault, wall: Date.now() });
+        // A holder with no duration (respected for the reader's own leaseDuration), or no spec at all.
+        // (A huge leaseDurationSeconds is not nonsense: any int32 from 1 up is a valid holder's, waited out in full.)
         await rewrite((lease) => ({
           ...lease,
-          spec: random() < 0.5
-            ? { holderIdentity: 'ghost-that-never-renews', leaseDurationSeconds: 2_147_483_647, leaseTransitions: lease.spec?.leaseTransitions }
-            : {},
+          spec: random() < 0.5 ? { holderIdentity: 'ghost-that-never-renews', leaseTransitions: lease.spec?.leaseTransitions } : {},
         }));
         return;
       case 'delete-lease':
