@@ -493,10 +493,29 @@ describe('LeaderElector', () => {
     expect(a.elector.term?.fencingToken).toBe(4);
   });
 
+  describe('a live holder replaced by anything but its own release (found by the simulator)', () => {
+    const replacements: Array<[string, () => void]> = [
+      ['a hand edit naming a ghost with a 1 s lease', () => { store.put({ holderIdentity: 'ghost', leaseDurationSeconds: 1, leaseTransitions: 8 }); }],
+      ['a hand edit into nonsense', () => { store.put({ holderIdentity: 42 }); }],
+      ['the Lease deleted', () => store.delete()],
+    ];
+    for (const [what, replace] of replacements) {
+      it(`${what}: the holder it replaced is waited out in full, since its work may still run`, async () => {
+        setup();
+        store.put({ holderIdentity: 'x', leaseDurationSeconds: 15, leaseTransitions: 7 });
+        const b = start(candidate('b'));
+        await clock.advance(5_000);
+        replace();
+        await clock.advance(9_900); // x's lease, as b saw it, runs until 15 s
+        expect(b.elector.isLeader()).toBe(false);
+        await clock.advance(15_200); // and the replacement's own, seen at 5 s
+        expect(b.elector.isLeader()).toBe(true);
+      });
+    }
+  });
+
   describe('malformed Leases edited by hand', () => {
     const free: Array<[string, Record<string, unknown> | undefined]> = [
-      ['no spec', undefined],
-      ['a non-string holder', { holderIdentity: 42, leaseDurationSeconds: 15 }],
       ['negative transitions and no holder', { holderIdentity: '', leaseTransitions: -3 }],
     ];
     for (const [what, spec] of free) {
@@ -510,7 +529,10 @@ describe('LeaderElector', () => {
       });
     }
 
-    const held: Array<[string, Record<string, unknown>]> = [
+    // A holder that cannot be read may be a live leader's record edited by hand: waited out as any holder.
+    const held: Array<[string, Record<string, unknown> | undefined]> = [
+      ['no spec', undefined],
+      ['a non-string holder', { holderIdentity: 42, leaseDurationSeconds: 15 }],
       ['a negative duration', { holderIdentity: 'x', leaseDurationSeconds: -5 }],
       ['a duration beyond int32', { holderIdentity: 'x', leaseDurationSeconds: 2 ** 31 }],
       ['a string duration', { holderIdentity: 'x', leaseDurationSeconds: '15' }],

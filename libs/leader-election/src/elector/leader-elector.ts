@@ -185,6 +185,12 @@ export class LeaderElector {
   private unsettledWork: Promise<void> | undefined;
   /** The record of the last term this process won, for the release on stop. */
   private lastTerm: LeaseRecord | undefined;
+  /**
+   * When a holder we saw is replaced by anything but a release (a takeover, a hand edit, a
+   * deletion, a restored backup), it may still be working until its lease runs out as we saw it:
+   * no takeover before this monotonic time, whatever the Lease says now.
+   */
+  private carriedExpiry = -Infinity;
   private readonly stopController = new AbortController();
 
   private stopWatch: (() => void) | undefined;
@@ -356,17 +362,29 @@ export class LeaderElector {
   private nextFollowerAttempt(): number {
     const now = this.clock.now();
     const poll = now + this.jitteredRetry();
-    const expiry = this.expiryOfObserved();
+    const takeoverAt = this.takeoverAt();
+    const expiry = takeoverAt === -Infinity ? undefined : takeoverAt + this.random() * EXPIRY_SPREAD_MS;
     if (!this.watchHealthy) return expiry === undefined ? poll : Math.min(poll, expiry);
     return expiry ?? poll;
   }
 
-  /** Monotonic instant the observed lease expires (with a little spread), if someone holds it. */
-  private expiryOfObserved(): number | undefined {
+  /**
+   * The monotonic instant from which this process may take the Lease as last observed: at once
+   * (-Infinity) when it is free or is our own last term; else once the version we see has lasted
+   * its full lease on our clock, and every holder it replaced has had its lease too.
+   */
+  private takeoverAt(): number {
     const observation = this.observed;
-    const record = observation?.snapshot?.record;
-    if (!observation || !record || record.holderIdentity === '' || record.holderIdentity === this.identity) return undefined;
-    return observation.at + this.leaseDurationMs(record) + this.random() * EXPIRY_SPREAD_MS;
+    const snapshot = observation?.snapshot;
+    if (!observation || snapshot?.free) return -Infinity;
+    if (!snapshot) return this.carriedExpiry;
+    if (!this.heldByOther(snapshot)) return -Infinity;
+    return Math.max(this.carriedExpiry, observation.at + this.leaseDurationMs(snapshot.record));
+  }
+
+  /** Someone else's: held by another identity, by an unreadable holder, or by our name in a term we did not write. */
+  private heldByOther(snapshot: LeaseSnapshot): boolean {
+    return !snapshot.free && !(this.lastTerm !== undefined && sameTerm(snapshot.record, this.lastTerm));
   }
 
   private async renew(): Promise<void> {
@@ -449,6 +467,8 @@ export class LeaderElector {
       if (!snapshot) {
         // A renewal never starts a new term in passing.
         if (leading) return { kind: 'held', holder: undefined };
+        this.observe(undefined);
+        if (this.clock.now() < this.takeoverAt()) return { kind: 'held', holder: undefined };
         const created = await this.lock.create(this.newTermRecord(undefined, wallNow), signal);
         this.remember(created);
         return { kind: 'ours', snapshot: created, newTerm: true };
@@ -466,8 +486,7 @@ export class LeaderElector {
       }
       // A record naming us is ours to take at once only if it is the last term this process won;
       // any other is someone else's (a process sharing our identity) and must expire first.
-      const ourLastTerm = this.lastTerm !== undefined && sameTerm(record, this.lastTerm);
-      if (holder !== '' && !ourLastTerm && !this.observedExpired()) return { kind: 'held', holder };
+      if (this.clock.now() < this.takeoverAt()) return { kind: 'held', holder };
       const written = await this.lock.update(this.newTermRecord(record, wallNow), snapshot, signal);
       this.remember(written);
       return { kind: 'ours', snapshot: written, newTerm: true };
@@ -479,13 +498,6 @@ export class LeaderElector {
 
   private leaseDurationMs(record: LeaseRecord): number {
     return (record.leaseDurationSeconds ?? Math.ceil(this.options.leaseDuration / 1000)) * 1000;
-  }
-
-  private observedExpired(): boolean {
-    const observation = this.observed;
-    const record = observation?.snapshot?.record;
-    if (!observation || !record) return true;
-    return this.clock.now() >= observation.at + this.leaseDurationMs(record);
   }
 
   private renewalOf(record: LeaseRecord, wallNow: Date): LeaseRecord {
@@ -523,7 +535,12 @@ export class LeaderElector {
 
   private observe(snapshot: LeaseSnapshot | undefined): void {
     const key = snapshot && versionKey(snapshot);
-    if (snapshot && key === this.observed?.key) return;
+    const previous = this.observed;
+    if (snapshot && key === previous?.key) return;
+    const before = previous?.snapshot;
+    if (before && this.heldByOther(before) && !snapshot?.free && !(snapshot && sameTerm(snapshot.record, before.record))) {
+      this.carriedExpiry = Math.max(this.carriedExpiry, previous.at + this.leaseDurationMs(before.record));
+    }
     this.observed = { snapshot, key, at: this.clock.now() };
     if (snapshot && snapshot.problems.length > 0) {
       this.logger.warn(`${this.lock.description} looks edited by hand (resourceVersion ${snapshot.resourceVersion}): ` +

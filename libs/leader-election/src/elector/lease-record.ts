@@ -28,6 +28,12 @@ export interface LeaseSnapshot {
   readonly record: LeaseRecord;
   /** What was wrong with the stored object; empty for a well-formed Lease. */
   readonly problems: readonly string[];
+  /**
+   * The Lease says plainly that nobody holds it (holderIdentity ''), as a release writes it. false
+   * when someone holds it, and when the holder cannot be read (no spec, not a string): that may
+   * be a live holder's record edited by hand.
+   */
+  readonly free: boolean;
   /** The object as stored, so an update keeps fields this library does not own. */
   readonly object: LeaseObject;
 }
@@ -55,8 +61,10 @@ export function parseLease(object: LeaseObject): LeaseSnapshot {
   const fields = (spec && typeof spec === 'object' ? spec : {}) as Record<string, unknown>;
 
   let holderIdentity = '';
+  let holderReadable = problems.length === 0;
   if (typeof fields.holderIdentity === 'string') holderIdentity = fields.holderIdentity;
   else if (fields.holderIdentity !== undefined && fields.holderIdentity !== null) {
+    holderReadable = false;
     problems.push(`spec.holderIdentity is not a string: ${JSON.stringify(fields.holderIdentity)}`);
   }
 
@@ -80,6 +88,7 @@ export function parseLease(object: LeaseObject): LeaseSnapshot {
     resourceVersion,
     object,
     problems,
+    free: holderIdentity === '' && holderReadable,
     record: {
       holderIdentity,
       leaseDurationSeconds,
