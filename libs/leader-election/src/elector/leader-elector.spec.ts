@@ -185,6 +185,24 @@ describe('LeaderElector', () => {
     }
   });
 
+  it('a lease won with an answer that arrives after renewDeadline (paused mid-request) begins no term (found by the simulator)', async () => {
+    setup();
+    let answer: (() => void) | undefined;
+    const tokens: number[] = [];
+    const a = candidate('a');
+    a.lock.gate = new Promise((resolve) => { answer = resolve; });
+    start(a, (term) => { tokens.push(term.fencingToken); });
+    await clock.advance(0);
+    clock.jump(10_000); // frozen while its create was in flight
+    a.lock.gate = undefined;
+    answer!();
+    await clock.advance(100);
+    // Term 0 was over before anyone here could know it began; the lease, still ours, is taken again as term 1.
+    expect(tokens).toEqual([1]);
+    expect(a.events.filter((e) => e.type === 'acquired').map((e) => (e as { fencingToken: number }).fencingToken)).toEqual([1]);
+    expect(a.elector.isLeader()).toBe(true);
+  });
+
   it('a renewal that lands after the deadline passed does not revive the term', async () => {
     setup();
     const terms: Term[] = [];

@@ -347,6 +347,15 @@ export class LeaderElector {
       return;
     }
     if (outcome.kind === 'ours') {
+      this.lastTerm = outcome.snapshot.record;
+      if (this.clock.now() - sentAt >= this.options.renewDeadline) {
+        // The answer came after the term's deadline (a pause mid-request): it was over before it
+        // could begin, and a successor may already lead. Try again now: if the Lease still holds it, it is ours.
+        this.logger.warn(`${this.identity} won ${this.lock.description} but heard of it ${Math.round(this.clock.now() - sentAt)} ms ` +
+          'after asking, past renewDeadline: that term is over before it began');
+        this.nextAttemptAt = this.clock.now();
+        return;
+      }
       this.beginTerm(outcome.snapshot, sentAt);
       this.nextAttemptAt = sentAt + this.options.retryPeriod;
       return;
