@@ -467,6 +467,20 @@ describe('LeaderElector', () => {
     expect(store.object!.spec).toMatchObject({ holderIdentity: 'a', leaseTransitions: 0 });
   });
 
+  it('releases only after a fresh read: a resourceVersion reused by an etcd restore for another term is left alone (found by the simulator)', async () => {
+    setup();
+    const a = start(candidate('a'));
+    await clock.advance(0);
+    const ours = store.snapshot()!.resourceVersion;
+    clock.jump(10_000); // paused past its deadline
+    store.rewindVersions(Number(ours) - 1); // restored from a backup: the same version now holds b's term
+    store.put({ holderIdentity: 'b', leaseDurationSeconds: 15, leaseTransitions: 5 });
+    expect(store.snapshot()!.resourceVersion).toBe(ours);
+    await clock.advance(100);
+    expect(a.elector.isLeader()).toBe(false);
+    expect(store.object!.spec).toMatchObject({ holderIdentity: 'b', leaseTransitions: 5 });
+  });
+
   describe('two processes with one identity (two containers on one POD_NAME, a force-replaced pod)', () => {
     it('never lead at the same time: a record naming us that we did not write is someone else\'s', async () => {
       setup();

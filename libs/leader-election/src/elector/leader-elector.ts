@@ -700,7 +700,9 @@ export class LeaderElector {
   private async release(term: LeaseRecord): Promise<void> {
     if (!this.options.releaseOnStop || this.unsettledWork) return;
     const deadline = this.clock.now() + this.options.renewDeadline;
-    let basedOn = this.latest;
+    // Always a fresh read, never the cached version: after a pause, or an etcd restore that reused
+    // resourceVersions, the version we last wrote may now name someone else's term.
+    let basedOn: LeaseSnapshot | undefined;
     while (this.clock.now() < deadline) {
       try {
         const released = await this.withRequestTimeout(async (signal) => {
