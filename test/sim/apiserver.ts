@@ -47,6 +47,8 @@ export class SimApiserver {
   /** Every state the store has had, for restores from a "backup". */
   private readonly history: Stored[] = [];
   private readonly watches = new Set<SimWatch>();
+  /** The terms (holder/transitions) each process has been shown, by an answer or its watch. */
+  private readonly shown = new Map<Owner, Set<string>>();
   /** Called for every write the server applies, before anyone hears of it. */
   onWrite: (write: { by: string | undefined; before: LeaseSnapshot | undefined; after: LeaseSnapshot | undefined }) => void = () => {};
 
@@ -54,6 +56,18 @@ export class SimApiserver {
 
   snapshot(): LeaseSnapshot | undefined {
     return this.object && parseLease(structuredClone(this.object));
+  }
+
+  /** Notes that a process was shown a version. */
+  witness(owner: Owner, snapshot: LeaseSnapshot | undefined): void {
+    if (!snapshot) return;
+    let terms = this.shown.get(owner);
+    if (!terms) this.shown.set(owner, terms = new Set());
+    terms.add(termKey(snapshot.record.holderIdentity, snapshot.record.leaseTransitions));
+  }
+
+  wasShown(owner: Owner, holder: string, transitions: number): boolean {
+    return this.shown.get(owner)?.has(termKey(holder, transitions)) ?? false;
   }
 
   get openWatches(): number {
@@ -134,7 +148,7 @@ export class SimApiserver {
     }
     // An update keeps fields the writer does not own, as a PUT of the object it read does.
     const annotations = current.metadata?.annotations as Record<string, string> | undefined;
-    return this.store({ ...(basedOn.object.spec ?? {}), ...recordToSpec(record) }, annotations, by)!;
+    return this.store({ ...basedOn.object.spec, ...recordToSpec(record) }, annotations, by)!;
   }
 
   openWatch(handlers: LeaseWatchHandlers, owner: Owner): () => void {
@@ -147,6 +161,7 @@ export class SimApiserver {
     const initial = this.snapshot();
     this.deliver(watch, () => {
       handlers.onOpen();
+      this.witness(owner, initial);
       if (initial) handlers.onChange(initial);
     });
     return () => {
@@ -174,7 +189,10 @@ export class SimApiserver {
     const snapshot = this.snapshot();
     for (const watch of this.watches) {
       if (this.world.rng.chance(this.network.dropEvent)) continue;
-      this.deliver(watch, () => watch.handlers.onChange(snapshot && parseLease(structuredClone(snapshot.object))));
+      this.deliver(watch, () => {
+        this.witness(watch.owner, snapshot);
+        watch.handlers.onChange(snapshot && parseLease(structuredClone(snapshot.object)));
+      });
     }
   }
 
@@ -260,7 +278,10 @@ export class SimLeaseLock implements LeaseLock {
             const result = apply();
             const lost = world.rng.chance(network.fail / 2);
             this.requestLog(`${verb} -> ${verb === 'get' ? describe(result as LeaseSnapshot | undefined) : `rv ${(result as LeaseSnapshot).resourceVersion}`}${lost ? ' (answer lost)' : ''}`);
-            answer = lost ? () => reject(new LockError('unavailable', 'connection reset after the write')) : () => resolve(result);
+            answer = lost ? () => reject(new LockError('unavailable', 'connection reset after the write')) : () => {
+              this.server.witness(this.owner, result as LeaseSnapshot | undefined);
+              resolve(result);
+            };
           } catch (error) {
             this.requestLog(`${verb} -> ${(error as Error).message}`);
             answer = () => reject(error);
@@ -270,6 +291,10 @@ export class SimLeaseLock implements LeaseLock {
       });
     });
   }
+}
+
+function termKey(holder: string, transitions: number): string {
+  return `${holder}/${transitions}`;
 }
 
 export function describe(snapshot: LeaseSnapshot | undefined): string {

@@ -38,8 +38,6 @@ interface Common {
   kill(): void;
 }
 
-let incarnations = 0;
-
 class ProcessOwner implements Owner {
   paused = false;
   dead = false;
@@ -68,7 +66,7 @@ export class OurCandidate implements Common {
     jitter: { earlyMs: number; lateMs: number },
     private readonly onExit: (candidate: OurCandidate) => void,
   ) {
-    this.key = `${spec.identity}#${++incarnations}`;
+    this.key = world.processKey(spec.identity);
     this.owner = new ProcessOwner(this.key);
     const rng = world.rng;
     const rate = 1 + rng.between(-1e-4, 1e-4);
@@ -123,6 +121,8 @@ export class OurCandidate implements Common {
     this.stopping ??= this.elector.stop().then(() => {
       this.stopped = true;
       this.world.log(`${this.key} stopped`);
+    }, (error: unknown) => {
+      this.world.errors.push(`${this.key}: stop() failed: ${error instanceof Error ? error.stack : String(error)}`);
     });
     return this.stopping;
   }
@@ -207,7 +207,7 @@ export class ClientGoCandidate implements Common {
     readonly spec: ClientGoSpec,
     private readonly onExit: (candidate: ClientGoCandidate) => void,
   ) {
-    this.key = `${spec.identity}#${++incarnations}`;
+    this.key = world.processKey(spec.identity);
     this.owner = new ProcessOwner(this.key);
     // Go's timers never fire early.
     this.clock = new SimClock(world, this.owner, { earlyMs: 0, lateMs: 1 }, 1 + world.rng.between(-1e-4, 1e-4), world.rng.between(0, 1e6), world.rng.between(-3_600_000, 3_600_000));

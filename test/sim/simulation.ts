@@ -13,6 +13,8 @@ export interface SimulationResult {
   summary: string;
   /** Simulated seconds. */
   simulated: number;
+  excusedOverlaps: number;
+  clientGoOverlaps: number;
   terms: number;
   acts: number;
 }
@@ -58,8 +60,10 @@ export async function simulate(seed: number): Promise<SimulationResult> {
   const world = new SimWorld(seed);
   const rng = world.rng;
   const server = new SimApiserver(world);
-  const checker = new Checker(() => world.now, (line) => world.log(line));
   const candidates: Candidate[] = [];
+  const ownerOf = new Map<string, Candidate>();
+  const checker = new Checker(() => world.now, (line) => world.log(line),
+    (process, term) => server.wasShown(ownerOf.get(process)!.owner, term.identity, term.fencingToken));
   const jitter = { earlyMs: rng.between(0, 3), lateMs: rng.between(0, 5) };
   const ours = rng.int(1, 7);
   const clientGo = rng.chance(0.3) ? rng.int(1, 2) : 0;
@@ -76,7 +80,10 @@ export async function simulate(seed: number): Promise<SimulationResult> {
   };
 
   const restartLater = (candidate: Candidate): void => {
-    world.after(rng.between(100, 1000), () => spawn(candidate.identity, candidate instanceof OurCandidate ? candidate.spec : undefined));
+    world.after(rng.between(100, 1000), () => {
+      if (candidate instanceof OurCandidate) spawn(candidate.identity, candidate.spec);
+      else spawn(candidate.identity, undefined, candidate.spec);
+    });
   };
   const spawn = (identity: string, like?: OurCandidate['spec'], clientGoLike?: ClientGoCandidate['spec']): Candidate => {
     let candidate: Candidate;
@@ -99,6 +106,7 @@ export async function simulate(seed: number): Promise<SimulationResult> {
       }, jitter, (exited) => restartLater(exited));
     }
     candidates.push(candidate);
+    ownerOf.set(candidate.key, candidate);
     candidate.start();
     return candidate;
   };
@@ -218,6 +226,7 @@ export async function simulate(seed: number): Promise<SimulationResult> {
     [1, 'etcd-restore', () => {
       checker.historyBreak('etcd restored from a backup');
       server.restore();
+      checker.override(server.snapshot()?.free ? 'release' : 'erase', 'etcd restored from a backup');
     }],
     [1, 'hand-edit', () => {
       const current = server.snapshot();
@@ -227,16 +236,19 @@ export async function simulate(seed: number): Promise<SimulationResult> {
         server.touch();
       } else if (roll < 0.5) {
         checker.historyBreak('Lease deleted');
+        checker.override('erase', 'Lease deleted');
         server.store(undefined, undefined, undefined, true);
       } else if (roll < 0.75) {
         const seconds = rng.int(1, 60);
+        checker.override('erase', `holder overwritten by a ghost with a ${seconds} s lease`);
         server.store({ holderIdentity: 'ghost', leaseDurationSeconds: seconds, leaseTransitions: transitions + 1 }, undefined, undefined);
       } else {
         checker.historyBreak('Lease edited into nonsense');
-        server.store(rng.pick([
+        const edited = server.store(rng.pick([
           {}, { holderIdentity: 42 }, { holderIdentity: 'ghost', leaseDurationSeconds: -5 }, { holderIdentity: 'ghost', leaseDurationSeconds: '15' },
           { holderIdentity: '', leaseTransitions: -3 }, { holderIdentity: 'ghost', leaseDurationSeconds: 2 ** 31 }, { holderIdentity: 'ghost', renewTime: 'yesterday' },
         ]), undefined, undefined);
+        checker.override(edited?.free ? 'release' : 'erase', 'Lease edited into nonsense');
       }
     }],
   ];
@@ -309,5 +321,8 @@ export async function simulate(seed: number): Promise<SimulationResult> {
   const violations = [...checker.violations, ...world.errors];
   const summary = `seed ${seed}: ${ours} ours${clientGo ? ` + ${clientGo} client-go` : ''}, ${faultCount} faults over ${(faultPhase / 1000).toFixed(1)} s ` +
     `(${Object.entries(faults).map(([name, count]) => `${name}×${count}`).join(', ') || 'none'}), ${checker.terms.length} terms, ${checker.acts} acts`;
-  return { seed, violations, trace: world.trace, summary, simulated: world.now / 1000, terms: checker.terms.length, acts: checker.acts };
+  return {
+    seed, violations, trace: world.trace, summary, simulated: world.now / 1000, terms: checker.terms.length, acts: checker.acts,
+    excusedOverlaps: checker.excusedOverlaps, clientGoOverlaps: checker.clientGoOverlaps,
+  };
 }

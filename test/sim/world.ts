@@ -71,9 +71,15 @@ export class SimWorld {
   private seq = 0;
   /** Errors thrown from inside events: the run fails with them. */
   readonly errors: string[] = [];
+  private incarnations = 0;
 
   constructor(readonly seed: number) {
     this.rng = new Rng(seed);
+  }
+
+  /** Names a new process: an identity can have several, one after another or (reused) at once. */
+  processKey(identity: string): string {
+    return `${identity}#${++this.incarnations}`;
   }
 
   log(line: string): void {
@@ -104,28 +110,36 @@ export class SimWorld {
     return this.heap.length;
   }
 
-  /** Runs events up to `until`, calling `check` after each; false once `stop()` says so. */
+  /** Runs events up to `until`, letting promise chains settle and calling `check` after each; false once it fails. */
   async runUntil(until: number, check: () => boolean): Promise<boolean> {
-    while (this.heap.length > 0 && this.heap[0]!.at <= until) {
-      const event = this.pop();
-      if (event.cancelled) continue;
-      const owner = event.owner;
-      if (owner?.dead) continue;
-      if (owner?.paused) {
-        owner.parked.push(event);
-        continue;
-      }
+    for (;;) {
+      await drainMicrotasks();
+      if (!check()) return false;
+      const event = this.nextRunnable(until);
+      if (!event) break;
       this.now = event.at;
       try {
         event.run();
       } catch (error) {
         this.errors.push(`event threw: ${error instanceof Error ? error.stack : String(error)}`);
       }
-      await drainMicrotasks();
-      if (!check()) return false;
     }
     this.now = Math.max(this.now, until);
     return true;
+  }
+
+  /** The next event due by `until` whose owner can run it; dead owners' events are dropped, paused owners' parked. */
+  private nextRunnable(until: number): SimEvent | undefined {
+    while (this.heap.length > 0 && this.heap[0]!.at <= until) {
+      const event = this.pop();
+      if (event.cancelled || event.owner?.dead) continue;
+      if (event.owner?.paused) {
+        event.owner.parked.push(event);
+        continue;
+      }
+      return event;
+    }
+    return undefined;
   }
 
   private push(event: SimEvent): void {
