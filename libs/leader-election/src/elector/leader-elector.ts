@@ -379,15 +379,15 @@ export class LeaderElector {
 
   /**
    * The monotonic instant from which this process may take the Lease as last observed: at once
-   * (-Infinity) when it is free or is our own last term; else once the version we see has lasted
-   * its full lease on our clock, and every holder it replaced has had its lease too.
+   * (-Infinity) when it is free; else once every holder we saw replaced other than by a release has
+   * had its full lease on our clock, and, if someone else holds it, the version we see has too.
    */
   private takeoverAt(): number {
     const observation = this.observed;
     const snapshot = observation?.snapshot;
     if (!observation || snapshot?.free) return -Infinity;
-    if (!snapshot) return this.carriedExpiry;
-    if (!this.heldByOther(snapshot)) return -Infinity;
+    // A deleted Lease, or our own last term back again (a restored backup), still waits out the holders it replaced.
+    if (!snapshot || !this.heldByOther(snapshot)) return this.carriedExpiry;
     return Math.max(this.carriedExpiry, observation.at + this.leaseDurationMs(snapshot.record));
   }
 
@@ -548,7 +548,8 @@ export class LeaderElector {
     if (snapshot && key === previous?.key) return;
     const before = previous?.snapshot;
     if (before && this.heldByOther(before) && !snapshot?.free && !(snapshot && sameTerm(snapshot.record, before.record))) {
-      this.carriedExpiry = Math.max(this.carriedExpiry, previous.at + this.leaseDurationMs(before.record));
+      // Counted from now, not from when we saw it: it may have renewed since, and what replaced it erased the trace.
+      this.carriedExpiry = Math.max(this.carriedExpiry, this.clock.now() + this.leaseDurationMs(before.record));
     }
     this.observed = { snapshot, key, at: this.clock.now() };
     if (snapshot && snapshot.problems.length > 0) {
