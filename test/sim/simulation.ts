@@ -143,7 +143,7 @@ export async function simulate(seed: number): Promise<SimulationResult> {
       if (!target || target instanceof ClientGoCandidate) return;
       let tries = 0;
       const tryPause = (): void => {
-        if (target.owner.dead) return;
+        if (target.owner.dead || world.now >= faultPhase) return;
         if (target.lock.inFlight === 0 && tries++ < 200) {
           world.after(rng.between(0.1, 5), tryPause);
           return;
@@ -170,7 +170,8 @@ export async function simulate(seed: number): Promise<SimulationResult> {
       const target = rng.pick(aliveOurs());
       if (!target) return;
       const twin = spawn(target.identity, target.spec);
-      world.after(rng.between(1, 4) * baseLease, () => {
+      // One of them dies later, but still within the fault phase: the healed phase has no faults.
+      world.at(Math.min(world.now + rng.between(1, 4) * baseLease, faultPhase), () => {
         const victim = rng.chance(0.5) ? twin : target;
         victim.kill();
       });

@@ -547,6 +547,10 @@ describe('LeaderElector', () => {
       ['a hand edit naming a ghost with a 1 s lease', () => { store.put({ holderIdentity: 'ghost', leaseDurationSeconds: 1, leaseTransitions: 8 }); }],
       ['a hand edit into nonsense', () => { store.put({ holderIdentity: 42 }); }],
       ['the Lease deleted', () => store.delete()],
+      ['a restored backup naming an older term, which its owner then releases', () => {
+        store.put({ holderIdentity: 'y', leaseDurationSeconds: 15, leaseTransitions: 3 });
+        store.put({ holderIdentity: '', leaseDurationSeconds: 1, leaseTransitions: 3 });
+      }],
     ];
     for (const [what, replace] of replacements) {
       it(`${what}: the holder it replaced is waited out in full, since its work may still run`, async () => {

@@ -378,15 +378,15 @@ export class LeaderElector {
   }
 
   /**
-   * The monotonic instant from which this process may take the Lease as last observed: at once
-   * (-Infinity) when it is free; else once every holder we saw replaced other than by a release has
-   * had its full lease on our clock, and, if someone else holds it, the version we see has too.
+   * The monotonic instant from which this process may take the Lease as last observed: once every
+   * holder we saw replaced other than by its release has had its full lease on our clock, and, if
+   * someone else holds it, the version we see has too. -Infinity: at once.
    */
   private takeoverAt(): number {
     const observation = this.observed;
     const snapshot = observation?.snapshot;
-    if (!observation || snapshot?.free) return -Infinity;
-    // A deleted Lease, or our own last term back again (a restored backup), still waits out the holders it replaced.
+    if (!observation) return -Infinity;
+    // Free, deleted, or our own last term back again (a restored backup): only the holders it replaced are waited out.
     if (!snapshot || !this.heldByOther(snapshot)) return this.carriedExpiry;
     return Math.max(this.carriedExpiry, observation.at + this.leaseDurationMs(snapshot.record));
   }
@@ -802,8 +802,10 @@ export class LeaderElector {
     }
     this.remember(snapshot);
     this.watched = snapshot;
-    // Released: race for it now. Renewed by someone: sleep until the new expiry.
-    this.nextAttemptAt = snapshot.record.holderIdentity === '' ? this.clock.now() + this.random() * EXPIRY_SPREAD_MS : this.nextFollowerAttempt();
+    // Released: race for it now (or once the holders it replaced had their lease). Renewed by someone: sleep until the new expiry.
+    this.nextAttemptAt = snapshot.free
+      ? Math.max(this.clock.now(), this.takeoverAt()) + this.random() * EXPIRY_SPREAD_MS
+      : this.nextFollowerAttempt();
     this.wake?.();
   }
 
