@@ -1,6 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setTimeout as sleepOrThrow } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
-import { OnLeader, type Term } from 'nestjs-lease-election';
+import { OnLeader, sleep, type Term } from 'nestjs-lease-election';
 import type { WorkStyle } from './config.js';
 import { EventLog } from './event-log.js';
 
@@ -39,13 +39,7 @@ export class Reconciler {
       // isValid() re-checks the monotonic clock: a replica paused past its deadline never reports work.
       if (!term.isValid()) return;
       this.work(term, at);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, TICK_MS);
-        term.signal.addEventListener('abort', () => {
-          clearTimeout(timer);
-          resolve();
-        }, { once: true });
-      });
+      await sleep(TICK_MS, term.signal); // resolves early when the term ends
     }
   }
 
@@ -60,7 +54,7 @@ export class Reconciler {
         const at = new Date(); // before the check, as above
         if (term.signal.aborted) return;
         this.work(term, at);
-        await sleep(TICK_MS, undefined, { signal: term.signal });
+        await sleepOrThrow(TICK_MS, undefined, { signal: term.signal });
       }
     } catch (error) {
       // sleep() rejects with an AbortError when the term ends: that is the normal way out.

@@ -19,7 +19,9 @@ export interface ElectionHealth {
 }
 
 export function electionHealth(elector: LeaderElector, toleranceMs = DEFAULT_HEALTH_TOLERANCE_MS): ElectionHealth {
-  const age = elector.lastRenewalAge();
+  const exactAge = elector.lastRenewalAge();
+  // Decided on the age it reports, so an unhealthy report never shows an age within the limit.
+  const age = exactAge === undefined ? undefined : Math.round(exactAge);
   const limit = elector.options.leaseDuration + toleranceMs;
   const healthy = age === undefined || age <= limit;
   return {
@@ -27,7 +29,7 @@ export function electionHealth(elector: LeaderElector, toleranceMs = DEFAULT_HEA
     identity: elector.identity,
     leader: elector.leader ?? null,
     isLeader: elector.isLeader(),
-    lastRenewAgeMs: age === undefined ? null : Math.round(age),
-    ...(healthy ? {} : { message: `the Lease names this instance but it has not renewed for ${Math.round(age!)} ms (limit ${limit} ms)` }),
+    lastRenewAgeMs: age ?? null,
+    ...(healthy ? {} : { message: `the Lease names this instance but it has not renewed for ${age} ms (limit ${limit} ms)` }),
   };
 }
