@@ -1,6 +1,6 @@
 // The deterministic simulation in the suite: as many seeds as fit in the time box (SIM_BUDGET_MS,
 // default 60 s), or exactly SIM_SEEDS seeds from SIM_SEED. A failing seed prints the command
-// that replays it and the end of its trace.
+// that replays it and the end of its trace. `npm run simulate` sets these from its flags.
 import { expect, it } from 'vitest';
 import { simulate, type SimulationResult } from './simulation.ts';
 
@@ -36,6 +36,7 @@ it('holds every invariant on every seed', { timeout: (count === undefined ? budg
     excused += result.excusedOverlaps;
     clientGo += result.clientGoOverlaps;
     if (process.env.SIM_VERBOSE) console.log(result.summary);
+    if (process.env.SIM_PRINT_TRACE) console.log([result.summary, ...result.trace].join('\n'));
     if (result.violations.length > 0) {
       failures.push(result);
       console.log(report(result));
