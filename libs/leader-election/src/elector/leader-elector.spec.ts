@@ -620,7 +620,7 @@ describe('LeaderElector', () => {
       expect(b.elector.isLeader()).toBe(false);
     });
 
-    it('takes a released lease with a single write based on the watched version, no read first', async () => {
+    it('takes a released lease at once with one read and one write', async () => {
       setup();
       const a = start(candidate('a'));
       await clock.advance(0);
@@ -630,7 +630,29 @@ describe('LeaderElector', () => {
       await a.elector.stop();
       await clock.advance(10);
       expect(b.elector.isLeader()).toBe(true);
-      expect(b.lock.requests).toEqual({ ...before, update: before.update + 1 });
+      expect(b.lock.requests).toEqual({ ...before, get: before.get + 1, update: before.update + 1 });
+    });
+
+    it('reads before a takeover: a watched version that a restored etcd reused for a live term is not overwritten (found by the simulator)', async () => {
+      setup();
+      const a = candidate('a');
+      a.lock.watchSupported = false; // only b watches
+      start(a);
+      await clock.advance(0);
+      const b = start(candidate('b'));
+      await clock.advance(1_000);
+      const live = store.snapshot()!;
+      const version = Number(live.resourceVersion);
+      store.rewindVersions(version - 1);
+      store.put({ holderIdentity: '', leaseDurationSeconds: 1, leaseTransitions: 0 }); // b sees a free Lease at that version...
+      const watchers = [...store.watchers];
+      store.watchers.clear(); // ...and its watch lags while the version is reused for a's live term
+      store.rewindVersions(version - 1);
+      store.put(live.object.spec);
+      for (const watcher of watchers) store.watchers.add(watcher);
+      await clock.advance(100);
+      expect(b.elector.isLeader()).toBe(false);
+      expect(store.holder).toBe('a');
     });
 
     it('falls back to jittered polling when the watch breaks, and stops polling once it is back', async () => {

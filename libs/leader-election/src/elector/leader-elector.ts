@@ -160,11 +160,6 @@ export class LeaderElector {
    * resourceVersions are opaque and go backwards when etcd is restored from a backup.
    */
   private readonly known = new Set<string>();
-  /**
-   * A version the watch just delivered, good for one attempt without a read first. A stale one
-   * only costs a 409, after which the next attempt reads.
-   */
-  private watched: LeaseSnapshot | undefined;
   /** The last long lease we warned about (holder and duration), to say it once. */
   private warnedLongLease: string | undefined;
   /** Highest leaseTransitions seen, so a re-created Lease still hands out growing fencing tokens. */
@@ -470,9 +465,9 @@ export class LeaderElector {
         }
       }
 
-      const watched = this.watched;
-      this.watched = undefined;
-      const snapshot = watched && watched === this.latest ? watched : await this.lock.get(signal);
+      // Always read before taking over, even just after the watch showed the version: a restored etcd
+      // reuses resourceVersions, so a watched version may now name a live term the write would overwrite.
+      const snapshot = await this.lock.get(signal);
       if (!snapshot) {
         // A renewal never starts a new term in passing.
         if (leading) return { kind: 'held', holder: undefined };
@@ -758,7 +753,6 @@ export class LeaderElector {
       onChange: (snapshot) => this.onWatchEvent(snapshot),
       onClose: (error) => {
         this.watchHealthy = false;
-        this.watched = undefined;
         this.stopWatch = undefined;
         if (this.stopping) return;
         if (error) {
@@ -801,7 +795,6 @@ export class LeaderElector {
       return;
     }
     this.remember(snapshot);
-    this.watched = snapshot;
     // Released: race for it now (or once the holders it replaced had their lease). Renewed by someone: sleep until the new expiry.
     this.nextAttemptAt = snapshot.free
       ? Math.max(this.clock.now(), this.takeoverAt()) + this.random() * EXPIRY_SPREAD_MS
