@@ -41,6 +41,7 @@ interface Common {
 class ProcessOwner implements Owner {
   paused = false;
   dead = false;
+  resumedAt = -Infinity;
   parked: SimEvent[] = [];
   constructor(readonly name: string) {}
 }
@@ -56,6 +57,7 @@ export class OurCandidate implements Common {
   readonly terms: SimTerm[] = [];
   stopping: Promise<void> | undefined;
   stopped = false;
+  private readonly jitterLateMs: number;
   exited = false;
 
   constructor(
@@ -66,6 +68,7 @@ export class OurCandidate implements Common {
     jitter: { earlyMs: number; lateMs: number },
     private readonly onExit: (candidate: OurCandidate) => void,
   ) {
+    this.jitterLateMs = jitter.lateMs;
     this.key = world.processKey(spec.identity);
     this.owner = new ProcessOwner(this.key);
     const rng = world.rng;
@@ -106,8 +109,9 @@ export class OurCandidate implements Common {
     return !this.owner.dead && !this.owner.paused && !this.stopping && this.terms.every((term) => term.settled || this.leads());
   }
 
+  /** Asking a paused process would run its code while frozen: it does not lead now, whatever it will find on resume. */
   leads(): boolean {
-    return !this.owner.dead && this.elector.isLeader();
+    return !this.owner.dead && !this.owner.paused && this.elector.isLeader();
   }
 
   kill(): void {
@@ -127,6 +131,29 @@ export class OurCandidate implements Common {
     return this.stopping;
   }
 
+  /**
+   * Listeners (an abort listener, `leadership$`) learn of a deadline from its timer: unless the
+   * process was paused across the deadline, the signal must abort within the timers' lateness of it.
+   */
+  private watchAbortTimeliness(term: Term): void {
+    const renewedAt = this.elector.lastRenewedAt!;
+    let lastRenewal = renewedAt;
+    const subscription = this.elector.events$.subscribe((event) => {
+      if (event.type === 'renewed') lastRenewal = this.elector.lastRenewedAt ?? lastRenewal;
+    });
+    term.signal.addEventListener('abort', () => {
+      subscription.unsubscribe();
+      const reason = (term.signal.reason as { reason?: string } | undefined)?.reason;
+      if (reason !== 'renew-deadline' || this.owner.dead || this.owner.paused) return;
+      const deadline = lastRenewal + this.spec.timings.renewDeadline;
+      const late = this.electorClock.now() - deadline;
+      const resumedSinceDeadline = this.owner.resumedAt * this.electorClock.rate + this.electorClock.offset >= deadline - 1;
+      if (late > this.jitterLateMs + 1 && !resumedSinceDeadline) {
+        this.checker.violations.push(`at ${(this.world.now / 1000).toFixed(4)}s: ${this.key}'s term ${term.fencingToken} signal aborted ${late.toFixed(1)} ms after its deadline, without a pause`);
+      }
+    }, { once: true });
+  }
+
   /** Work in this candidate's style: act, sleep, until its check says the term is over; then wind down. */
   private async work(term: Term): Promise<void> {
     const elector = this.elector;
@@ -140,6 +167,7 @@ export class OurCandidate implements Common {
       style,
       settled: false,
       begunAt: 0,
+      frozen: () => this.owner.paused,
       canAct: () => {
         if (this.owner.dead) return false;
         switch (style) {
@@ -158,6 +186,7 @@ export class OurCandidate implements Common {
     };
     this.terms.push(simTerm);
     this.checker.termBegan(simTerm);
+    this.watchAbortTimeliness(term);
     if (this.world.rng.chance(this.spec.stepDownAtStart)) {
       this.world.log(`${this.key} work calls stepDown() as it starts`);
       void elector.stepDown();
@@ -278,6 +307,7 @@ export class ClientGoCandidate implements Common {
       style: 'context',
       settled: false,
       begunAt: 0,
+      frozen: () => this.owner.paused,
       canAct: () => !this.owner.dead && !signal.aborted,
     };
     this.term = term;

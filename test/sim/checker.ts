@@ -25,6 +25,11 @@ export interface SimTerm {
   readonly style: WorkStyle;
   /** Asks, the way this term's work asks, whether it may act right now. */
   canAct(): boolean;
+  /**
+   * Paused: it cannot act now, and asking would run its code while frozen. If it acts on resume,
+   * `act()` catches it.
+   */
+  frozen(): boolean;
   settled: boolean;
   begunAt: number;
 }
@@ -93,7 +98,7 @@ export class Checker {
   termBegan(term: SimTerm): void {
     this.log(`${term.process} BEGINS term ${term.fencingToken} (${term.implementation}, ${term.style})`);
     for (const other of this.terms) {
-      if (other.process === term.process || other.settled) continue;
+      if (other.process === term.process || other.settled || other.frozen()) continue;
       if (!other.canAct()) continue;
       this.overlapping.add(other);
       const excuse = this.excuse(term, other);

@@ -135,6 +135,7 @@ export async function simulate(seed: number): Promise<SimulationResult> {
       const target = leader() ?? rng.pick(alive());
       if (!target || target instanceof ClientGoCandidate) return;
       target.owner.paused = true;
+      world.log(`${target.key} paused`);
       world.after(rng.between(0.2, 3) * baseLease, () => world.resume(target.owner));
     }],
     [2, 'pause-mid-request', () => {

@@ -50,6 +50,8 @@ export interface Owner {
   paused: boolean;
   dead: boolean;
   parked: SimEvent[];
+  /** Simulated time of the last resume from a pause. */
+  resumedAt: number;
 }
 
 export interface SimEvent {
@@ -98,7 +100,10 @@ export class SimWorld {
 
   /** A paused owner's events wait; on resume they all run at once, in an order the seed picks. */
   resume(owner: Owner): void {
+    if (!owner.paused) return;
     owner.paused = false;
+    owner.resumedAt = this.now;
+    this.log(`${owner.name} resumes (${owner.parked.length} events waited)`);
     for (const event of this.rng.shuffle(owner.parked.splice(0))) {
       event.at = this.now;
       event.seq = this.seq++;
@@ -196,8 +201,8 @@ export class SimClock implements Clock {
     private readonly owner: Owner,
     private readonly jitter: { earlyMs: number; lateMs: number },
     /** Local rate of advance relative to simulated time (1 ± a little drift). */
-    private readonly rate = 1,
-    private readonly offset = 0,
+    readonly rate = 1,
+    readonly offset = 0,
     private readonly wallSkewMs = 0,
   ) {}
 

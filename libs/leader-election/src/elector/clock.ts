@@ -11,9 +11,13 @@ export interface Clock {
   clearTimeout(handle: unknown): void;
 }
 
+/** The longest delay Node's timers take. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export const systemClock: Clock = {
   now: () => performance.now(),
   wallNow: () => new Date(),
-  setTimeout: (callback, ms) => setTimeout(callback, Math.max(0, ms)),
+  // Node runs a delay beyond 2^31 - 1 ms after 1 ms: cap it (every caller re-checks the time when woken).
+  setTimeout: (callback, ms) => setTimeout(callback, Math.min(Math.max(0, ms), MAX_TIMER_MS)),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };

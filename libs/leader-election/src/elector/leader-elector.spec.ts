@@ -190,11 +190,16 @@ describe('LeaderElector', () => {
     let answer: (() => void) | undefined;
     const tokens: number[] = [];
     const a = candidate('a');
-    a.lock.gate = new Promise((resolve) => { answer = resolve; });
+    const create = a.lock.create.bind(a.lock);
+    const answered = new Promise<void>((resolve) => { answer = resolve; });
+    a.lock.create = async (record, signal) => {
+      const created = await create(record, signal); // applied by the apiserver...
+      await answered; // ...but the answer waits while the process is frozen
+      return created;
+    };
     start(a, (term) => { tokens.push(term.fencingToken); });
     await clock.advance(0);
     clock.jump(10_000); // frozen while its create was in flight
-    a.lock.gate = undefined;
     answer!();
     await clock.advance(100);
     // Term 0 was over before anyone here could know it began; the lease, still ours, is taken again as term 1.
@@ -566,6 +571,48 @@ describe('LeaderElector', () => {
         expect(b.elector.isLeader()).toBe(true);
       });
     }
+  });
+
+  describe('found by a hostile review', () => {
+    it('stepDown() from a leadership$ subscriber waits for the work before releasing', async () => {
+      setup();
+      let finish: (() => void) | undefined;
+      const a = candidate('a');
+      a.elector.leadership$.subscribe((leading) => { if (leading) void a.elector.stepDown(); });
+      start(a, () => new Promise<void>((resolve) => { finish = resolve; }));
+      await clock.advance(1_000);
+      expect(store.holder).toBe('a');
+      finish!();
+      await clock.advance(0);
+      expect(store.holder).toBe('');
+    });
+
+    it('a term counts from its write, not from the read before it: slow reads (795 ms) do not keep it from leading with renewDeadline 800 ms', async () => {
+      setup();
+      const a = candidate('a', { leaseDuration: 1_000, renewDeadline: 800, retryPeriod: 200 });
+      for (const [verb, latency] of [['get', 795], ['create', 10], ['update', 10]] as const) {
+        const call = (a.lock[verb] as (...args: unknown[]) => Promise<unknown>).bind(a.lock);
+        (a.lock as unknown as Record<string, unknown>)[verb] = async (...args: unknown[]) => {
+          const result = await call(...args);
+          await new Promise<void>((resolve) => clock.setTimeout(resolve, latency));
+          return result;
+        };
+      }
+      start(a);
+      await clock.advance(5_000);
+      expect(a.elector.isLeader()).toBe(true);
+      expect(store.snapshot()!.record.leaseTransitions).toBe(0);
+    });
+
+    it('a late deletion event (from before it re-created the Lease) does not end a valid term', async () => {
+      setup();
+      const a = start(candidate('a'));
+      await clock.advance(0);
+      for (const watcher of store.watchers) watcher.onChange(undefined);
+      await clock.advance(100);
+      expect(a.elector.isLeader()).toBe(true);
+      expect(a.events.filter((e) => e.type === 'lost')).toHaveLength(0);
+    });
   });
 
   describe('malformed Leases edited by hand', () => {

@@ -116,7 +116,8 @@ interface Observation {
 }
 
 type AttemptOutcome =
-  | { kind: 'ours'; snapshot: LeaseSnapshot; newTerm: boolean }
+  /** sentAt: monotonic time the winning write was sent, where the term's (or renewal's) time counts from. */
+  | { kind: 'ours'; snapshot: LeaseSnapshot; newTerm: boolean; sentAt: number }
   /** Someone else's term (undefined: the Lease is gone). */
   | { kind: 'held'; holder: string | undefined }
   | { kind: 'conflict' }
@@ -334,7 +335,6 @@ export class LeaderElector {
   }
 
   private async acquire(): Promise<void> {
-    const sentAt = this.clock.now();
     const outcome = await this.tryAcquireOrRenew(false);
     if (this.stopping) {
       // Won in the instant stop() was called: no term begins, and stop() releases it.
@@ -342,6 +342,7 @@ export class LeaderElector {
       return;
     }
     if (outcome.kind === 'ours') {
+      const sentAt = outcome.sentAt;
       this.lastTerm = outcome.snapshot.record;
       if (this.clock.now() - sentAt >= this.options.renewDeadline) {
         // The answer came after the term's deadline (a pause mid-request): it was over before it
@@ -398,16 +399,16 @@ export class LeaderElector {
       this.loseInvoluntarily(state, 'renew-deadline');
       return;
     }
-    const sentAt = this.clock.now();
+    const startedAt = this.clock.now();
     const outcome = await this.tryAcquireOrRenew(true);
     // A renewal that lands after the deadline passed cannot revive the term.
     if (this.stopping || this.current !== state || !state.term.isValid()) return;
     switch (outcome.kind) {
       case 'ours':
-        state.renewedAt = sentAt;
-        this.lastRenewalSentAt = sentAt;
+        state.renewedAt = outcome.sentAt;
+        this.lastRenewalSentAt = outcome.sentAt;
         this.armDeadline(state);
-        this.emit({ type: 'renewed', identity: this.identity, latencyMs: this.clock.now() - sentAt });
+        this.emit({ type: 'renewed', identity: this.identity, latencyMs: this.clock.now() - startedAt });
         break;
       case 'held':
         this.loseInvoluntarily(state, outcome.holder === undefined ? 'lease-deleted' : 'lease-taken');
@@ -418,7 +419,7 @@ export class LeaderElector {
         this.emitError('renew', outcome.error);
         break;
     }
-    this.nextAttemptAt = sentAt + this.options.retryPeriod;
+    this.nextAttemptAt = startedAt + this.options.retryPeriod;
   }
 
   // ---- the algorithm: one attempt, as client-go's tryAcquireOrRenew ----
@@ -456,9 +457,10 @@ export class LeaderElector {
       const term = leading ? this.current?.record : undefined;
       if (term && this.isLeader() && this.latest && sameTerm(this.latest.record, term)) {
         try {
+          const sentAt = this.clock.now();
           const written = await this.lock.update(this.renewalOf(this.latest.record, wallNow), this.latest, signal);
           this.remember(written);
-          return { kind: 'ours', snapshot: written, newTerm: false };
+          return { kind: 'ours', snapshot: written, newTerm: false, sentAt };
         } catch (error) {
           if (!(error instanceof LockError) || error.kind !== 'conflict') throw error;
           this.emit({ type: 'slow-path', identity: this.identity });
@@ -473,9 +475,10 @@ export class LeaderElector {
         if (leading) return { kind: 'held', holder: undefined };
         this.observe(undefined);
         if (this.clock.now() < this.takeoverAt()) return { kind: 'held', holder: undefined };
+        const sentAt = this.clock.now();
         const created = await this.lock.create(this.newTermRecord(undefined, wallNow), signal);
         this.remember(created);
-        return { kind: 'ours', snapshot: created, newTerm: true };
+        return { kind: 'ours', snapshot: created, newTerm: true, sentAt };
       }
       this.remember(snapshot);
       const record = snapshot.record;
@@ -484,16 +487,18 @@ export class LeaderElector {
         // Our name is not enough: another process with our identity writes terms of its own.
         if (!sameTerm(record, term)) return { kind: 'held', holder };
         if (!this.isLeader()) return { kind: 'failed', error: new Error('the term expired during renewal') };
+        const sentAt = this.clock.now();
         const written = await this.lock.update(this.renewalOf(record, wallNow), snapshot, signal);
         this.remember(written);
-        return { kind: 'ours', snapshot: written, newTerm: false };
+        return { kind: 'ours', snapshot: written, newTerm: false, sentAt };
       }
       // A record naming us is ours to take at once only if it is the last term this process won;
       // any other is someone else's (a process sharing our identity) and must expire first.
       if (this.clock.now() < this.takeoverAt()) return { kind: 'held', holder };
+      const sentAt = this.clock.now();
       const written = await this.lock.update(this.newTermRecord(record, wallNow), snapshot, signal);
       this.remember(written);
-      return { kind: 'ours', snapshot: written, newTerm: true };
+      return { kind: 'ours', snapshot: written, newTerm: true, sentAt };
     } catch (error) {
       if (error instanceof LockError && error.kind === 'conflict') return { kind: 'conflict' };
       return { kind: 'failed', error: asError(error) };
@@ -606,10 +611,11 @@ export class LeaderElector {
     this.lastTerm = snapshot.record;
     this.lastRenewalSentAt = sentAt;
     this.armDeadline(state);
+    // The work's promise is the term's before anyone hears of the term: a subscriber that steps down waits for it.
+    if (this.work) state.work = this.runWork(this.work, state.term);
     this.logger.log(`${identity} became leader of ${this.lock.description} (fencing token ${state.term.fencingToken})`);
     this.leadershipSubject.next(true);
     this.emit({ type: 'acquired', identity, fencingToken: state.term.fencingToken });
-    if (this.work) state.work = this.runWork(this.work, state.term);
   }
 
   private async runWork(work: LeaderWork, term: Term): Promise<void> {
@@ -727,10 +733,13 @@ export class LeaderElector {
     this.wake?.();
     this.closeWatch();
     await loop;
-    // A term already ending (stepDown, a loss) finishes first: its work settles before any release.
-    await this.settling;
-    const state = this.current;
-    const settled = state ? await this.endTerm(state, 'stopped') : true;
+    // A term already ending (stepDown, a loss) finishes first, a current one ends now; either way its
+    // work settles before any release. Checked until neither is left: ending one can start the other.
+    let settled = true;
+    while (this.settling || this.current) {
+      if (this.settling) await this.settling;
+      else settled = await this.endTerm(this.current!, 'stopped');
+    }
     // Also covers a term that ended earlier without its release, and one won as stop() was called.
     if (settled && this.lastTerm) await this.release(this.lastTerm);
     this.running = false;
@@ -778,9 +787,14 @@ export class LeaderElector {
     if (this.stopping) return;
     const state = this.current;
     if (!snapshot) {
+      if (state) {
+        // Checked by renewing at once, as any version a leader has not read: the event may be late,
+        // from before this process re-created the Lease.
+        this.poke();
+        return;
+      }
       this.latest = undefined;
       this.observe(undefined);
-      if (state) this.loseInvoluntarily(state, 'lease-deleted');
       this.poke(this.clock.now() + this.random() * EXPIRY_SPREAD_MS);
       return;
     }
