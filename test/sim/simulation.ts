@@ -41,7 +41,7 @@ function ourTimings(world: SimWorld): Timings {
 /** client-go peers keep their own margin: retryPeriod + renewDeadline + latency within leaseDuration. */
 function clientGoTimings(world: SimWorld): Timings {
   const rng = world.rng;
-  if (rng.chance(0.2)) return { leaseDuration: 7_200_000, renewDeadline: 3_600_000, retryPeriod: 600_000 };
+  if (rng.chance(0.1)) return { leaseDuration: 7_200_000, renewDeadline: 3_600_000, retryPeriod: 600_000 };
   if (rng.chance(0.5)) return { leaseDuration: 15_000, renewDeadline: 10_000, retryPeriod: 2_000 };
   const leaseDuration = rng.int(3, 30) * 1000;
   const renewDeadline = Math.round(leaseDuration * rng.between(0.4, 0.6));
@@ -101,7 +101,7 @@ export async function simulate(seed: number): Promise<SimulationResult> {
         settleTimeout,
         style: rng.pick(STYLES),
         settling: settling(world, settleTimeout),
-        stepMs: rng.between(5, Math.min(200, timings.renewDeadline / 2)),
+        stepMs: rng.between(Math.min(20, timings.renewDeadline / 4), Math.min(500, timings.renewDeadline / 2)),
         stepDownAtStart: rng.chance(0.2) ? 0.3 : 0,
       }, jitter, (exited) => restartLater(exited));
     }
@@ -115,7 +115,7 @@ export async function simulate(seed: number): Promise<SimulationResult> {
   for (let i = 0; i < clientGo; i++) {
     const timings = clientGoTimings(world);
     longestRetry = Math.max(longestRetry, timings.retryPeriod * 2.2);
-    spawn(`go-${i}`, undefined, { identity: `go-${i}`, timings, stepMs: rng.between(5, 200) });
+    spawn(`go-${i}`, undefined, { identity: `go-${i}`, timings, stepMs: rng.between(20, 500) });
   }
 
   const alive = (): Candidate[] => candidates.filter((candidate) => !candidate.owner.dead && !(candidate instanceof OurCandidate && candidate.stopping));
@@ -274,7 +274,7 @@ export async function simulate(seed: number): Promise<SimulationResult> {
     }
   };
 
-  const faultPhase = rng.between(10, 40) * baseLease;
+  const faultPhase = rng.between(5, 20) * baseLease;
   const faultCount = rng.int(0, 25);
   for (let i = 0; i < faultCount; i++) {
     const [name, action] = pickFault();
