@@ -604,6 +604,24 @@ describe('LeaderElector', () => {
       expect(store.snapshot()!.record.leaseTransitions).toBe(0);
     });
 
+    it('stepDown() while an acquire is in flight: a lease won then is given back, no term begins', async () => {
+      setup();
+      let answer: (() => void) | undefined;
+      const a = candidate('a');
+      a.lock.gate = new Promise((resolve) => { answer = resolve; });
+      let terms = 0;
+      start(a, () => { terms++; });
+      await clock.advance(0);
+      const steppedDown = a.elector.stepDown();
+      a.lock.gate = undefined;
+      answer!();
+      await clock.advance(0);
+      await steppedDown;
+      expect(terms).toBe(0);
+      expect(a.elector.isLeader()).toBe(false);
+      expect(store.holder).toBe('');
+    });
+
     it('a late deletion event (from before it re-created the Lease) does not end a valid term', async () => {
       setup();
       const a = start(candidate('a'));

@@ -175,6 +175,9 @@ export class LeaderElector {
   private nextAttemptAt = 0;
   /** No acquire attempts before this monotonic time (after stepDown, or while a lost term settles). */
   private holdOffUntil = 0;
+  /** An acquire attempt in flight, and whether stepDown() was called during it. */
+  private acquiring: Promise<void> | undefined;
+  private stepDownRequested = false;
   /** A term is ending (its work winding down, then release or exit): no attempts meanwhile. */
   private settling: Promise<void> | undefined;
   /** A term's work that outlived settleTimeout: until it settles, this process neither campaigns nor releases. */
@@ -291,7 +294,14 @@ export class LeaderElector {
    */
   async stepDown(): Promise<void> {
     const state = this.current;
-    if (!state) return this.settling;
+    if (!state) {
+      if (!this.acquiring) return this.settling;
+      // An attempt in flight may win: it then gives the lease back instead of beginning a term.
+      this.stepDownRequested = true;
+      this.holdOffUntil = this.clock.now() + this.options.leaseDuration;
+      await this.acquiring;
+      return this.settling;
+    }
     this.holdOffUntil = this.clock.now() + this.options.leaseDuration;
     return this.settle(state, 'stepped-down', async (settled) => {
       if (settled) await this.release(state.record);
@@ -306,7 +316,10 @@ export class LeaderElector {
       const ending = this.settling ?? this.unsettledWork;
       if (now >= this.nextAttemptAt && now >= this.holdOffUntil && !ending) {
         if (this.current) await this.renew();
-        else await this.acquire();
+        else await (this.acquiring = this.acquire().finally(() => {
+          this.acquiring = undefined;
+          this.stepDownRequested = false;
+        }));
       }
       if (this.stopping) break;
       // While a term ends, or its work outlives it, nothing is scheduled: their ends wake the loop.
@@ -344,6 +357,10 @@ export class LeaderElector {
     if (outcome.kind === 'ours') {
       const sentAt = outcome.sentAt;
       this.lastTerm = outcome.snapshot.record;
+      if (this.stepDownRequested) {
+        await this.release(outcome.snapshot.record);
+        return;
+      }
       if (this.clock.now() - sentAt >= this.options.renewDeadline) {
         // The answer came after the term's deadline (a pause mid-request): it was over before it
         // could begin, and a successor may already lead. Try again now: if the Lease still holds it, it is ours.
