@@ -552,6 +552,8 @@ describe('LeaderElector', () => {
       ['a hand edit naming a ghost with a 1 s lease', () => { store.put({ holderIdentity: 'ghost', leaseDurationSeconds: 1, leaseTransitions: 8 }); }],
       ['a hand edit into nonsense', () => { store.put({ holderIdentity: 42 }); }],
       ['the Lease deleted', () => store.delete()],
+      ['a hand edit that empties the spec (free-looking, but not a release)', () => { store.put({}); }],
+      ['a hand edit to holderIdentity "" (not shaped as a release)', () => { store.put({ holderIdentity: '', leaseTransitions: 7 }); }],
       ['a restored backup naming an older term, which its owner then releases', () => {
         store.put({ holderIdentity: 'y', leaseDurationSeconds: 15, leaseTransitions: 3 });
         store.put({ holderIdentity: '', leaseDurationSeconds: 1, leaseTransitions: 3 });

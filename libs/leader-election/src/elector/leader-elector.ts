@@ -564,7 +564,7 @@ export class LeaderElector {
     const previous = this.observed;
     if (snapshot && key === previous?.key) return;
     const before = previous?.snapshot;
-    if (before && this.heldByOther(before) && !snapshot?.free && !(snapshot && sameTerm(snapshot.record, before.record))) {
+    if (before && this.heldByOther(before) && !(snapshot && (isReleaseOf(snapshot, before) || sameTerm(snapshot.record, before.record)))) {
       // Counted from now, not from when we saw it: it may have renewed since, and what replaced it erased the trace.
       this.carriedExpiry = Math.max(this.carriedExpiry, this.clock.now() + this.leaseDurationMs(before.record));
     }
@@ -875,6 +875,14 @@ function clockCheckedSignal(signal: AbortSignal, checkDeadline: () => boolean): 
       },
     },
   });
+}
+
+/**
+ * Whether `after` is the release of `before`'s term, as client-go and this library write one: free,
+ * a 1 s lease, the same fencing token. A record edited to look free is not: its holder may still work.
+ */
+function isReleaseOf(after: LeaseSnapshot, before: LeaseSnapshot): boolean {
+  return after.free && after.record.leaseDurationSeconds === 1 && after.record.leaseTransitions === before.record.leaseTransitions;
 }
 
 /** A version's identity: its resourceVersion and what it says (a restored etcd reuses versions for other contents). */
