@@ -1,0 +1,4 @@
+// Half the simulation sweep; Vitest runs the two halves on the two cores at once.
+import { sweep } from './sweep.ts';
+
+sweep(1, 2);
