@@ -3,7 +3,7 @@ import { FAULTS, KINDS, runChaos, type Fault } from '../harness/chaos.ts';
 
 // The short form of `npm run chaos`: every fault type several times, on a private control plane,
 // with candidates of both work styles and client-go peers.
-it('no two processes ever work at once, no replica crashes, and a leader is back after every fault', async (context) => {
+it('no two of our processes ever work at once, no replica crashes, and a leader is back after every fault', async (context) => {
   if (process.env.TEST_KUBECONFIG) return context.skip('kills and restarts the apiserver: needs the local control plane');
   const only = process.env.CHAOS_ONLY?.split(',') as Fault[] | undefined;
   const report = await runChaos({ faults: Number(process.env.CHAOS_FAULTS ?? 55), only, log: (line) => console.error(line) });

@@ -43,7 +43,15 @@ export interface ChaosReport {
   faultsByStyle: Record<Fault, Partial<Record<Kind | 'none', number>>>;
   injected: number;
   terms: number;
+  /** A process of ours worked on after another process's term began. */
   overlaps: string[];
+  /**
+   * Overlaps with a client-go peer on either side: client-go keeps its own, weaker guarantees (it is
+   * not pause-safe, does not watch, and takes a free or missing Lease at once), so these are reported
+   * for comparison, not counted against this library. The simulator, which sees who broke which
+   * rule, attributes them one by one.
+   */
+  clientGoOverlaps: string[];
   /** Overlaps by the fault in progress when the later term began ('handover': while steering leadership for a fault). */
   overlapsByFault: Partial<Record<Window, number>>;
   /** Overlaps by the kind of the process that went on working after another had begun. */
@@ -394,7 +402,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const overlapsByFault: ChaosReport['overlapsByFault'] = {};
   const overlapsByStyle: ChaosReport['overlapsByStyle'] = {};
   const overlapTimelines: string[] = [];
-  const overlaps = overlap.overlapping().map(({ earlier, later }) => {
+  const described = overlap.overlapping().map(({ earlier, later }) => {
     const began = Date.parse(later.first.time);
     const window = windows.findLast(({ wall }) => wall <= began)!.window;
     const kind = kindOf.get(earlier.source)!;
@@ -402,8 +410,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     overlapsByStyle[kind] = (overlapsByStyle[kind] ?? 0) + 1;
     const description = `[${window}, ${kind}] ${describeOverlap(earlier, later)}`;
     overlapTimelines.push(`${description}\n${timeline(candidates, began - 4_000, Date.parse(earlier.last.time) + 1_000)}`);
-    return description;
+    return { description, clientGo: kind === 'client-go' || kindOf.get(later.source) === 'client-go' };
   });
+  const overlaps = described.filter((entry) => !entry.clientGo).map((entry) => entry.description);
+  const clientGoOverlaps = described.filter((entry) => entry.clientGo).map((entry) => entry.description);
   const recoveryMsByFault: ChaosReport['recoveryMsByFault'] = {};
   for (const fault of FAULTS) {
     const ms = recoveries.filter((recovery) => recovery.fault === fault).map((recovery) => recovery.ms);
@@ -416,6 +426,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     injected: options.faults,
     terms: overlap.terms,
     overlaps,
+    clientGoOverlaps,
     overlapsByFault,
     overlapsByStyle,
     overlapTimelines,

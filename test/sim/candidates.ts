@@ -187,7 +187,7 @@ export class OurCandidate implements Common {
     this.terms.push(simTerm);
     this.checker.termBegan(simTerm);
     this.watchAbortTimeliness(term);
-    if (this.world.rng.chance(this.spec.stepDownAtStart)) {
+    if (!this.world.healed && this.world.rng.chance(this.spec.stepDownAtStart)) {
       this.world.log(`${this.key} work calls stepDown() as it starts`);
       void elector.stepDown();
     }

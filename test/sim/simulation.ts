@@ -287,6 +287,7 @@ export async function simulate(seed: number): Promise<SimulationResult> {
   let progressBound = 0;
   if (ok) {
     world.log('HEAL: apiserver up, network calm, watches healthy, nobody paused');
+    world.healed = true;
     server.up = true;
     server.network = CALM;
     for (const candidate of candidates) if (candidate.owner.paused) world.resume(candidate.owner);

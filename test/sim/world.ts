@@ -74,6 +74,8 @@ export class SimWorld {
   /** Errors thrown from inside events: the run fails with them. */
   readonly errors: string[] = [];
   private incarnations = 0;
+  /** Set once every fault is healed: from then on nothing but the candidates' own algorithm runs. */
+  healed = false;
 
   constructor(readonly seed: number) {
     this.rng = new Rng(seed);
