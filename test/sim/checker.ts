@@ -135,7 +135,9 @@ export class Checker {
     const ok = (term.style === 'leader' ? latest?.process === term.process : latest === term) || this.overlapping.has(term);
     if (ok) return;
     this.overlapping.add(term);
-    if (term.implementation === 'client-go') this.clientGoOverlaps++;
+    // A paused term acting on resume: the same excuses as at a term's beginning, judged now.
+    if (latest && this.excuse(latest, term)) this.excusedOverlaps++;
+    else if (term.implementation === 'client-go' || latest?.implementation === 'client-go') this.clientGoOverlaps++;
     else this.violate(`${term.process}'s term ${term.fencingToken} (${term.style}) acted after ${latest?.process}'s term ${latest?.fencingToken} began`);
   }
 
