@@ -18,7 +18,10 @@ const { values } = parseArgs({
 });
 const whole = (name: string, value: string | undefined): string | undefined => {
   if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value)) throw new Error(`--${name} must be a whole number, got ${JSON.stringify(value)}`);
+  if (!/^\d+$/.test(value)) {
+    console.error(`--${name} must be a whole number, got ${JSON.stringify(value)}`);
+    process.exit(2);
+  }
   return value;
 };
 const seeds = whole('seeds', values.seeds) ?? (values.seed !== undefined ? '1' : undefined);
