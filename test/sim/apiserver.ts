@@ -64,6 +64,12 @@ export class SimApiserver {
     let terms = this.shown.get(owner);
     if (!terms) this.shown.set(owner, terms = new Set());
     terms.add(termKey(snapshot.record.holderIdentity, snapshot.record.leaseTransitions));
+    terms.add(versionKey(snapshot));
+  }
+
+  /** Whether a process was shown this exact version (resourceVersion and contents). */
+  wasShownVersion(owner: Owner, snapshot: LeaseSnapshot): boolean {
+    return this.shown.get(owner)?.has(versionKey(snapshot)) ?? false;
   }
 
   wasShown(owner: Owner, holder: string, transitions: number): boolean {
@@ -295,6 +301,10 @@ export class SimLeaseLock implements LeaseLock {
 
 function termKey(holder: string, transitions: number): string {
   return `${holder}/${transitions}`;
+}
+
+function versionKey(snapshot: LeaseSnapshot): string {
+  return `version ${snapshot.resourceVersion} ${JSON.stringify(snapshot.record)}`;
 }
 
 export function describe(snapshot: LeaseSnapshot | undefined): string {

@@ -41,6 +41,8 @@ export interface SimTerm {
 interface Override {
   kind: 'release' | 'erase';
   why: string;
+  /** The Lease as it was just before: a process that had not seen it could not know what was erased. */
+  before: LeaseSnapshot | undefined;
   /** Terms that could still act when it happened. */
   live: Set<SimTerm>;
 }
@@ -67,6 +69,8 @@ export class Checker {
     private readonly log: (line: string) => void,
     /** Whether a process was ever shown a record of this term (by a read, a write or its watch). */
     private readonly saw: (process: string, term: SimTerm) => boolean,
+    /** Whether a process was shown this exact version. */
+    private readonly sawVersion: (process: string, snapshot: LeaseSnapshot) => boolean,
   ) {}
 
   /**
@@ -74,14 +78,19 @@ export class Checker {
    * take a free Lease at once: overlaps of that kind with the terms live now are excused and
    * counted; every other one is still a violation.
    */
-  override(kind: Override['kind'], why: string): void {
+  override(kind: Override['kind'], why: string, before: LeaseSnapshot | undefined): void {
     const live = new Set(this.terms.filter((term) => !term.settled));
     this.log(`OVERRIDE (${kind}): ${why}; live terms: ${[...live].map((t) => `${t.process}/${t.fencingToken}`).join(', ') || 'none'}`);
-    this.overrides.push({ kind, why, live });
+    this.overrides.push({ kind, why, before, live });
   }
 
+  /**
+   * Excused: anyone may take a Lease written free by hand; and a process cannot wait out a term it
+   * never saw, nor renewals of it that it had not seen when the override erased them.
+   */
   private excuse(beginner: SimTerm, other: SimTerm): Override | undefined {
-    return this.overrides.find((override) => override.live.has(other) && (override.kind === 'release' || !this.saw(beginner.process, other)));
+    return this.overrides.find((override) => override.live.has(other) && (override.kind === 'release' ||
+      !this.saw(beginner.process, other) || (override.before !== undefined && !this.sawVersion(beginner.process, override.before))));
   }
 
   private violate(message: string): void {

@@ -63,7 +63,8 @@ export async function simulate(seed: number): Promise<SimulationResult> {
   const candidates: Candidate[] = [];
   const ownerOf = new Map<string, Candidate>();
   const checker = new Checker(() => world.now, (line) => world.log(line),
-    (process, term) => server.wasShown(ownerOf.get(process)!.owner, term.identity, term.fencingToken));
+    (process, term) => server.wasShown(ownerOf.get(process)!.owner, term.identity, term.fencingToken),
+    (process, snapshot) => server.wasShownVersion(ownerOf.get(process)!.owner, snapshot));
   const jitter = { earlyMs: rng.between(0, 3), lateMs: rng.between(0, 5) };
   const ours = rng.int(1, 7);
   const clientGo = rng.chance(0.3) ? rng.int(1, 2) : 0;
@@ -227,8 +228,9 @@ export async function simulate(seed: number): Promise<SimulationResult> {
     }],
     [1, 'etcd-restore', () => {
       checker.historyBreak('etcd restored from a backup');
+      const before = server.snapshot();
       server.restore();
-      checker.override(server.snapshot()?.free ? 'release' : 'erase', 'etcd restored from a backup');
+      checker.override(server.snapshot()?.free ? 'release' : 'erase', 'etcd restored from a backup', before);
     }],
     [1, 'hand-edit', () => {
       const current = server.snapshot();
@@ -238,11 +240,11 @@ export async function simulate(seed: number): Promise<SimulationResult> {
         server.touch();
       } else if (roll < 0.5) {
         checker.historyBreak('Lease deleted');
-        checker.override('erase', 'Lease deleted');
+        checker.override('erase', 'Lease deleted', current);
         server.store(undefined, undefined, undefined, true);
       } else if (roll < 0.75) {
         const seconds = rng.int(1, 60);
-        checker.override('erase', `holder overwritten by a ghost with a ${seconds} s lease`);
+        checker.override('erase', `holder overwritten by a ghost with a ${seconds} s lease`, current);
         server.store({ holderIdentity: 'ghost', leaseDurationSeconds: seconds, leaseTransitions: transitions + 1 }, undefined, undefined);
       } else {
         checker.historyBreak('Lease edited into nonsense');
@@ -250,7 +252,7 @@ export async function simulate(seed: number): Promise<SimulationResult> {
           {}, { holderIdentity: 42 }, { holderIdentity: 'ghost', leaseDurationSeconds: -5 }, { holderIdentity: 'ghost', leaseDurationSeconds: '15' },
           { holderIdentity: '', leaseTransitions: -3 }, { holderIdentity: 'ghost', leaseDurationSeconds: 2 ** 31 }, { holderIdentity: 'ghost', renewTime: 'yesterday' },
         ]), undefined, undefined);
-        checker.override(edited?.free ? 'release' : 'erase', 'Lease edited into nonsense');
+        checker.override(edited?.free ? 'release' : 'erase', 'Lease edited into nonsense', current);
       }
     }],
   ];
