@@ -5,8 +5,7 @@ import { NestFactory } from '@nestjs/core';
 import { HealthCheck, HealthCheckService, TerminusModule } from '@nestjs/terminus';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import {
-  InvalidElectorOptionsError, LeaderElectionHealthServer, LeaderElectionModule, LeaderElectionService, OnLeader,
-  type LeaderElectionModuleOptions, type Term,
+  InvalidElectorOptionsError, LeaderElectionHealthServer, LeaderElectionModule, LeaderElectionService, OnLeader, type LeaderElectionModuleOptions, type Term,
 } from 'nestjs-lease-election';
 import { LeaderElectionHealthIndicator } from 'nestjs-lease-election/terminus';
 import { TcpProxy } from '../harness/tcp-proxy.ts';

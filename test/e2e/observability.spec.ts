@@ -6,9 +6,10 @@ import { NestFactory } from '@nestjs/core';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import {
-  eventsRoleRule, KubernetesLeaseLock, LeaderElectionHealthServer, LeaderElectionModule, LeaderElectionService,
-  LeaderElector, leaseRoleRule, type LeaderElectionModuleOptions,
+  LeaderElectionHealthServer, LeaderElectionModule, LeaderElectionService, type LeaderElectionModuleOptions,
 } from 'nestjs-lease-election';
+import { LeaderElector } from 'nestjs-lease-election/core';
+import { eventsRoleRule, KubernetesLeaseLock, leaseRoleRule } from 'nestjs-lease-election/kubernetes';
 import { writeKubeconfig } from '../harness/kubeconfig.ts';
 import { waitFor } from '../harness/eventually.ts';
 import { TestCluster } from '../harness/test-cluster.ts';
@@ -80,7 +81,7 @@ describe('Kubernetes Events', () => {
       { leaseName: 'controller', namespace, identity: 'a', lossPolicy: 'rejoin', ...TIMINGS },
       { lock: new KubernetesLeaseLock(user.kubeConfig, 'controller', namespace), logger },
     );
-    const { attachLeaderEvents } = await import('nestjs-lease-election');
+    const { attachLeaderEvents } = await import('nestjs-lease-election/kubernetes');
     const detach = attachLeaderEvents(elector, user.kubeConfig, logger);
     elector.start();
     try {

@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 const source = (path: string): string => fileURLToPath(new URL(`../../libs/leader-election/src/${path}`, import.meta.url));
 
 export const libraryAliases = [
-  { find: /^nestjs-lease-election\/terminus$/, replacement: source('terminus/index.ts') },
+  ...['core', 'kubernetes', 'metrics', 'terminus', 'testing'].map((subpath) => ({
+    find: new RegExp(`^nestjs-lease-election/${subpath}$`), replacement: source(`${subpath}/index.ts`),
+  })),
   { find: /^nestjs-lease-election$/, replacement: source('index.ts') },
 ];

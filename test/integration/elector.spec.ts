@@ -1,9 +1,8 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import {
-  KubernetesLeaseLock, LeaderElector, leaseRoleRule, LockError,
-  type ElectionEvent, type LeaseLock, type LeaderElectorOptions, type Term,
-} from 'nestjs-lease-election';
+import { LockError, type ElectionEvent, type Term } from 'nestjs-lease-election';
+import { LeaderElector, type LeaseLock, type LeaderElectorOptions } from 'nestjs-lease-election/core';
+import { KubernetesLeaseLock, leaseRoleRule } from 'nestjs-lease-election/kubernetes';
 import { ControlPlane } from '../harness/control-plane.ts';
 import { waitFor } from '../harness/eventually.ts';
 import { TestCluster } from '../harness/test-cluster.ts';

@@ -3,10 +3,11 @@
 // faults it must survive: latency, hung requests, failures (some after the write was applied),
 // outages and restarts, watches that lag, drop, stall or close, versions that go backwards when
 // etcd is restored from a backup, and hand edits.
+import { LockError } from 'nestjs-lease-election';
 import {
-  LockError, parseLease, type LeaseLock, type LeaseObject, type LeaseRecord, type LeaseSnapshot, type LeaseWatchHandlers,
-} from 'nestjs-lease-election';
-import { recordToSpec } from '../../libs/leader-election/src/elector/lease-record.ts';
+  parseLease, type LeaseLock, type LeaseObject, type LeaseRecord, type LeaseSnapshot, type LeaseWatchHandlers,
+} from 'nestjs-lease-election/core';
+import { formatMicroTime, recordToSpec } from '../../libs/leader-election/src/core/lease-record.ts';
 import type { Owner, SimWorld } from './world.ts';
 
 export interface NetworkProfile {
@@ -143,7 +144,7 @@ export class SimApiserver {
 
   create(record: LeaseRecord, by: string): LeaseSnapshot {
     if (this.object) throw new LockError('conflict', 'already exists', { status: 409 });
-    return this.store(recordToSpec(record), undefined, by)!;
+    return this.store(recordToSpec(record, formatMicroTime), undefined, by)!;
   }
 
   update(record: LeaseRecord, basedOn: LeaseSnapshot, by: string): LeaseSnapshot {
@@ -154,7 +155,7 @@ export class SimApiserver {
     }
     // An update keeps fields the writer does not own, as a PUT of the object it read does.
     const annotations = current.metadata?.annotations as Record<string, string> | undefined;
-    return this.store({ ...basedOn.object.spec, ...recordToSpec(record) }, annotations, by)!;
+    return this.store({ ...basedOn.object.spec, ...recordToSpec(record, formatMicroTime) }, annotations, by)!;
   }
 
   openWatch(handlers: LeaseWatchHandlers, owner: Owner): () => void {

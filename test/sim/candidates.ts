@@ -1,7 +1,8 @@
 // The candidates of a simulated run: our LeaderElector, unchanged, on a simulated clock and lock,
 // with work written in each of the styles users write; and peers that run client-go's algorithm
 // as documented, sharing the Lease with ours.
-import { LeaderElector, LockError, type LeaseRecord, type LeaseSnapshot, type LossPolicy, type Term } from 'nestjs-lease-election';
+import { LockError, type LossPolicy, type Term } from 'nestjs-lease-election';
+import { LeaderElector, type LeaseRecord, type LeaseSnapshot } from 'nestjs-lease-election/core';
 import type { SimApiserver, SimLeaseLock } from './apiserver.ts';
 import type { Checker, SimTerm, WorkStyle } from './checker.ts';
 import { SimClock, type Owner, type SimEvent, type SimWorld } from './world.ts';

@@ -1,6 +1,6 @@
 // The invariants, checked as the run goes. Work is judged the way user code judges it: each term's
 // work checks leadership in one of the ways users write it, and the checker asks exactly that.
-import type { LeaseSnapshot } from 'nestjs-lease-election';
+import type { LeaseSnapshot } from 'nestjs-lease-election/core';
 
 /** How a term's work decides whether it may act: the styles users write. */
 export type WorkStyle =

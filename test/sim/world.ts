@@ -1,7 +1,7 @@
 // The simulated world: one seeded random stream, one event queue in simulated time, and a clock per
 // process that can pause, drift and fire its timers a little early or late. Everything the
 // candidates do happens inside events of this queue, so one seed gives one run, bit for bit.
-import type { Clock } from 'nestjs-lease-election';
+import type { Clock } from 'nestjs-lease-election/core';
 
 /** mulberry32: small, fast and good enough to pick schedules; the same seed gives the same stream. */
 export class Rng {

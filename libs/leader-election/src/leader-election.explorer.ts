@@ -2,7 +2,8 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
-import type { LeaderElector, Term } from './elector/leader-elector.js';
+import type { LeaderElector } from './core/leader-elector.js';
+import type { Term } from './core/term.js';
 import type { OnLeaderOptions } from './interfaces/on-leader-options.interface.js';
 import { LEADER_ELECTORS, ON_LEADER_METADATA } from './leader-election.constants.js';
 
@@ -17,22 +18,13 @@ export interface LeaderMethod {
 @Injectable()
 export class LeaderElectionExplorer implements OnModuleInit {
   private readonly byElection = new Map<string, LeaderMethod[]>();
-  private readonly discovery: DiscoveryService;
-  private readonly scanner: MetadataScanner;
-  private readonly reflector: Reflector;
-  private readonly electors: Map<string, LeaderElector>;
 
   constructor(
-    discovery: DiscoveryService,
-    scanner: MetadataScanner,
-    reflector: Reflector,
-    @Inject(LEADER_ELECTORS) electors: Map<string, LeaderElector>,
-  ) {
-    this.discovery = discovery;
-    this.scanner = scanner;
-    this.reflector = reflector;
-    this.electors = electors;
-  }
+    private readonly discovery: DiscoveryService,
+    private readonly scanner: MetadataScanner,
+    private readonly reflector: Reflector,
+    @Inject(LEADER_ELECTORS) private readonly electors: Map<string, LeaderElector>,
+  ) {}
 
   onModuleInit(): void {
     const problems: string[] = [];

@@ -1,12 +1,27 @@
-import { Module } from '@nestjs/common';
+import { Module, type Provider } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { LeaderElectionHealthServer } from './health/health-server.js';
 import { LeaderElectionHealthService } from './health/leader-election-health.service.js';
+import { kubernetesBackendProvider } from './kubernetes-lease.backend.js';
 import { LeaderElectionExplorer } from './leader-election.explorer.js';
 import { ConfigurableLeaderElectionModule } from './leader-election.module-definition.js';
+import { resolvedOptionsProvider } from './leader-election.options.js';
 import { LeaderElectionOrchestrator } from './leader-election.orchestrator.js';
 import { LeaderElectionService } from './leader-election.service.js';
-import { kubeConfigProvider, leaderElectorsProvider } from './leader-electors.provider.js';
+import { leaderElectorsProvider } from './leader-electors.provider.js';
+
+/** Everything but the backend: the testing module runs the same providers on memory and a fake clock. */
+export const ELECTION_PROVIDERS: Provider[] = [
+  resolvedOptionsProvider,
+  leaderElectorsProvider,
+  LeaderElectionService,
+  LeaderElectionExplorer,
+  LeaderElectionOrchestrator,
+  LeaderElectionHealthService,
+  LeaderElectionHealthServer,
+];
+
+export const ELECTION_EXPORTS = [LeaderElectionService, LeaderElectionHealthService, LeaderElectionHealthServer];
 
 /**
  * `LeaderElectionModule.forRoot(options)` or `.forRootAsync({ useFactory, inject, imports })`,
@@ -14,15 +29,7 @@ import { kubeConfigProvider, leaderElectorsProvider } from './leader-electors.pr
  */
 @Module({
   imports: [DiscoveryModule],
-  providers: [
-    kubeConfigProvider,
-    leaderElectorsProvider,
-    LeaderElectionService,
-    LeaderElectionExplorer,
-    LeaderElectionOrchestrator,
-    LeaderElectionHealthService,
-    LeaderElectionHealthServer,
-  ],
-  exports: [LeaderElectionService, LeaderElectionHealthService, LeaderElectionHealthServer],
+  providers: [kubernetesBackendProvider, ...ELECTION_PROVIDERS],
+  exports: ELECTION_EXPORTS,
 })
 export class LeaderElectionModule extends ConfigurableLeaderElectionModule {}

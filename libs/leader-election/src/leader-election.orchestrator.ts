@@ -4,51 +4,38 @@
  * safe order: abort the leader work, wait for it, then release the lease.
  */
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
-import type { KubeConfig } from '@kubernetes/client-node';
-import { attachLeaderEvents } from './elector/lease-events.js';
-import { attachLeaderLabel } from './elector/leader-label.js';
-import type { LeaderElector, Term } from './elector/leader-elector.js';
-import { sleep } from './elector/sleep.js';
-import { attachElectionMetrics } from './elector/metrics.js';
-import type { ElectionOptions, LeaderElectionModuleOptions, WorkErrorPolicy } from './interfaces/leader-election-options.interface.js';
-import { DEFAULT_ELECTION, LEADER_ELECTION_KUBECONFIG, LEADER_ELECTORS, LOGGER_CONTEXT, MAX_RESTART_BACKOFF_MS } from './leader-election.constants.js';
+import type { LeaderElector } from './core/leader-elector.js';
+import { sleep } from './core/sleep.js';
+import type { Term } from './core/term.js';
+import type { WorkErrorPolicy } from './interfaces/leader-election-options.interface.js';
+import type { LeaseBackend } from './interfaces/lease-backend.interface.js';
+import { attachElectionMetrics } from './metrics/election-metrics.js';
+import {
+  DEFAULT_ELECTION, LEADER_ELECTORS, LEASE_BACKEND, LOGGER_CONTEXT, MAX_RESTART_BACKOFF_MS, RESOLVED_OPTIONS,
+} from './leader-election.constants.js';
 import { LeaderElectionExplorer, type LeaderMethod } from './leader-election.explorer.js';
-import { LEADER_ELECTION_OPTIONS } from './leader-election.module-definition.js';
-import { electionsOf, electorLogger } from './leader-electors.provider.js';
+import type { ResolvedLeaderElectionOptions } from './leader-election.options.js';
 
 @Injectable()
 export class LeaderElectionOrchestrator implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(LOGGER_CONTEXT);
-  private readonly electors: Map<string, LeaderElector>;
-  private readonly explorer: LeaderElectionExplorer;
-  private readonly elections: Map<string, ElectionOptions>;
-  private readonly options: LeaderElectionModuleOptions;
-  private readonly kubeConfig: KubeConfig;
   private readonly detach: Array<() => void | Promise<void>> = [];
 
   constructor(
-    @Inject(LEADER_ELECTORS) electors: Map<string, LeaderElector>,
-    explorer: LeaderElectionExplorer,
-    @Inject(LEADER_ELECTION_OPTIONS) options: LeaderElectionModuleOptions,
-    @Inject(LEADER_ELECTION_KUBECONFIG) kubeConfig: KubeConfig,
-  ) {
-    this.electors = electors;
-    this.explorer = explorer;
-    this.options = options;
-    this.kubeConfig = kubeConfig;
-    this.elections = electionsOf(options);
-  }
+    @Inject(LEADER_ELECTORS) private readonly electors: Map<string, LeaderElector>,
+    private readonly explorer: LeaderElectionExplorer,
+    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedLeaderElectionOptions,
+    @Inject(LEASE_BACKEND) private readonly backend: LeaseBackend,
+  ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     for (const [name, elector] of this.electors) {
-      if (this.options.metrics) {
-        this.detach.push(await attachElectionMetrics(elector, this.options.metrics === true ? undefined : this.options.metrics.registry));
-      }
-      if (this.options.events ?? true) this.detach.push(attachLeaderEvents(elector, this.kubeConfig, electorLogger(LOGGER_CONTEXT)));
-      // One label per Pod: it follows the default election.
-      if (this.options.leaderLabel && name === DEFAULT_ELECTION) {
-        this.detach.push(attachLeaderLabel(elector, this.kubeConfig, this.options.leaderLabel, electorLogger(LOGGER_CONTEXT)));
-      }
+      if (this.options.metrics) this.detach.push(await attachElectionMetrics(elector, this.options.metrics.registry));
+      this.detach.push(...this.backend.attach(elector, {
+        events: this.options.events,
+        // One label per Pod: it follows the default election.
+        leaderLabel: name === DEFAULT_ELECTION ? this.options.leaderLabel : undefined,
+      }));
     }
     for (const [name, elector] of this.electors) {
       elector.start((term) => this.runTerm(name, elector, term));
@@ -62,7 +49,7 @@ export class LeaderElectionOrchestrator implements OnApplicationBootstrap, OnMod
   }
 
   private async runTerm(election: string, elector: LeaderElector, term: Term): Promise<void> {
-    const policy = this.elections.get(election)?.workErrorPolicy ?? 'restart';
+    const policy = this.options.elections.get(election)!.workErrorPolicy;
     await Promise.all(this.explorer.methodsOf(election).map((method) => this.run(method, method.onError ?? policy, elector, term)));
   }
 
@@ -81,7 +68,7 @@ export class LeaderElectionOrchestrator implements OnApplicationBootstrap, OnMod
           return;
         }
         this.logger.error(`${method.name} failed while leading ${elector.options.leaseName}; restarting in ${backoff} ms: ${reason}`);
-        await sleep(backoff, term.signal);
+        await sleep(backoff, term.signal, this.backend.clock);
         backoff = Math.min(backoff * 2, MAX_RESTART_BACKOFF_MS);
       }
     }

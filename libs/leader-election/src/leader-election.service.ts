@@ -1,18 +1,16 @@
 /** The runtime API: who leads, leadership as observables, and a graceful step-down. */
 import { Inject, Injectable } from '@nestjs/common';
 import { EmptyError, filter, firstValueFrom, map, type Observable } from 'rxjs';
-import type { ElectionEvent, LeaderElector, Term } from './elector/leader-elector.js';
+import type { ElectionEvent, LeaderElector } from './core/leader-elector.js';
+import type { Term } from './core/term.js';
 import { DEFAULT_ELECTION, LEADER_ELECTORS } from './leader-election.constants.js';
 
+/** Every member takes an election's name; without one it means the default election. */
 @Injectable()
 export class LeaderElectionService {
-  private readonly electors: Map<string, LeaderElector>;
+  constructor(@Inject(LEADER_ELECTORS) private readonly electors: Map<string, LeaderElector>) {}
 
-  constructor(@Inject(LEADER_ELECTORS) electors: Map<string, LeaderElector>) {
-    this.electors = electors;
-  }
-
-  /** The elector of one election (the default one without a name). */
+  /** The elector of one election. */
   election(name: string = DEFAULT_ELECTION): LeaderElector {
     const elector = this.electors.get(name);
     if (!elector) {
@@ -34,18 +32,34 @@ export class LeaderElectionService {
     return this.election(name).isLeader();
   }
 
-  /** Whether this instance leads; replays the current value. */
+  /** Whether this instance leads the default election; replays the current value. */
   get leadership$(): Observable<boolean> {
-    return this.election().leadership$;
+    return this.leadershipOf();
   }
 
-  /** The current leader's identity, undefined while nobody holds the lease. */
+  /** The default election's leader, undefined while nobody holds the lease. */
   get leader$(): Observable<string | undefined> {
-    return this.election().leader$;
+    return this.leaderOf();
   }
 
+  /** What happens in the default election. */
   get events$(): Observable<ElectionEvent> {
-    return this.election().events$;
+    return this.eventsOf();
+  }
+
+  /** Whether this instance leads the election; replays the current value. */
+  leadershipOf(name?: string): Observable<boolean> {
+    return this.election(name).leadership$;
+  }
+
+  /** The election's leader as last observed, undefined while nobody holds its lease; replays the current value. */
+  leaderOf(name?: string): Observable<string | undefined> {
+    return this.election(name).leader$;
+  }
+
+  /** The election's events: acquired, renewed, lost, new-leader, errors. */
+  eventsOf(name?: string): Observable<ElectionEvent> {
+    return this.election(name).events$;
   }
 
   /** The current term while leading: its AbortSignal and fencing token. */

@@ -5,22 +5,19 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import type { LeaderElectionModuleOptions } from '../interfaces/leader-election-options.interface.js';
-import { LOGGER_CONTEXT } from '../leader-election.constants.js';
-import { LEADER_ELECTION_OPTIONS } from '../leader-election.module-definition.js';
+import { LOGGER_CONTEXT, RESOLVED_OPTIONS } from '../leader-election.constants.js';
+import type { ResolvedLeaderElectionOptions } from '../leader-election.options.js';
 import { LeaderElectionHealthService } from './leader-election-health.service.js';
 
 @Injectable()
 export class LeaderElectionHealthServer implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(LOGGER_CONTEXT);
-  private readonly options: LeaderElectionModuleOptions;
-  private readonly health: LeaderElectionHealthService;
   private server: Server | undefined;
 
-  constructor(@Inject(LEADER_ELECTION_OPTIONS) options: LeaderElectionModuleOptions, health: LeaderElectionHealthService) {
-    this.options = options;
-    this.health = health;
-  }
+  constructor(
+    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedLeaderElectionOptions,
+    private readonly health: LeaderElectionHealthService,
+  ) {}
 
   /** The bound address, once listening (port 0 in the options picks a free port). */
   address(): AddressInfo | undefined {
@@ -37,7 +34,7 @@ export class LeaderElectionHealthServer implements OnApplicationBootstrap, OnApp
         response.end(request.method === 'HEAD' ? undefined : contentType ? String(body) : JSON.stringify(body));
       });
     });
-    const host = config.host ?? '0.0.0.0';
+    const host = config.host;
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error) => reject(new Error(`the health server cannot listen on ${host}:${config.port}: ${error.message}`)));
       server.listen(config.port, host, () => resolve());
@@ -67,7 +64,7 @@ export class LeaderElectionHealthServer implements OnApplicationBootstrap, OnApp
       case '/metrics': {
         const metrics = this.options.metrics;
         if (!metrics) return { status: 404, body: { status: 'error', message: 'metrics are not enabled' } };
-        const registry = metrics === true ? (await import('prom-client')).register : metrics.registry;
+        const registry = metrics.registry ?? (await import('prom-client')).register;
         return { status: 200, body: await registry.metrics(), contentType: registry.contentType };
       }
       case '/readyz': {

@@ -1,10 +1,9 @@
 /** One health evaluation shared by the standalone health server and the Terminus indicator. */
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { DEFAULT_HEALTH_TOLERANCE_MS, electionHealth, type ElectionHealth } from '../elector/healthz.js';
-import type { LeaderElector } from '../elector/leader-elector.js';
-import type { LeaderElectionModuleOptions } from '../interfaces/leader-election-options.interface.js';
-import { LEADER_ELECTORS, LOGGER_CONTEXT } from '../leader-election.constants.js';
-import { LEADER_ELECTION_OPTIONS } from '../leader-election.module-definition.js';
+import { electionHealth, type ElectionHealth } from '../core/election-health.js';
+import type { LeaderElector } from '../core/leader-elector.js';
+import { LEADER_ELECTORS, LOGGER_CONTEXT, RESOLVED_OPTIONS } from '../leader-election.constants.js';
+import type { ResolvedLeaderElectionOptions } from '../leader-election.options.js';
 
 export interface HealthReport {
   healthy: boolean;
@@ -16,20 +15,15 @@ export interface HealthReport {
 @Injectable()
 export class LeaderElectionHealthService {
   private readonly logger = new Logger(LOGGER_CONTEXT);
-  private readonly electors: Map<string, LeaderElector>;
-  private readonly options: LeaderElectionModuleOptions;
 
   constructor(
-    @Inject(LEADER_ELECTORS) electors: Map<string, LeaderElector>,
-    @Inject(LEADER_ELECTION_OPTIONS) options: LeaderElectionModuleOptions,
-  ) {
-    this.electors = electors;
-    this.options = options;
-  }
+    @Inject(LEADER_ELECTORS) private readonly electors: Map<string, LeaderElector>,
+    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedLeaderElectionOptions,
+  ) {}
 
   /** Liveness: client-go HealthzAdaptor semantics per election, plus the app's own check. */
   async check(): Promise<HealthReport> {
-    const tolerance = this.options.healthTolerance ?? DEFAULT_HEALTH_TOLERANCE_MS;
+    const tolerance = this.options.healthTolerance;
     const elections = Object.fromEntries([...this.electors].map(([name, elector]) => [name, electionHealth(elector, tolerance)]));
     let healthy = Object.values(elections).every((health) => health.healthy);
     const report: HealthReport = { healthy, elections };

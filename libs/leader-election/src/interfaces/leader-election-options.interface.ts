@@ -1,7 +1,7 @@
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
-import type { LeaderLabelOptions } from '../elector/leader-label.js';
-import type { LeaderElectorTimings, LossPolicy } from '../elector/options.js';
+import type { LeaderElectorOptions } from '../core/options.js';
+import type { KubernetesPlacement } from '../kubernetes/create-leader-elector.js';
+import type { LeaderLabelOptions } from '../kubernetes/leader-label.js';
 
 /** What happens when an @OnLeader method throws while this instance still leads. */
 export type WorkErrorPolicy =
@@ -10,17 +10,8 @@ export type WorkErrorPolicy =
   /** Log it, give the lease up (stepDown) and let a peer try. */
   | 'step-down';
 
-/** One election: a Lease and how it is held. */
-export interface ElectionOptions extends LeaderElectorTimings {
-  leaseName: string;
-  /** Default: the pod's namespace (POD_NAMESPACE or the service account's), else the kubeconfig context's. */
-  namespace?: string;
-  /** After an involuntary loss: 'exit' the process (default) or 'rejoin' once the work has settled. */
-  lossPolicy?: LossPolicy;
-  /** How long @OnLeader work may take to finish after its signal aborts, in ms. Default 30000. */
-  settleTimeout?: number;
-  /** Release the Lease on shutdown, after the work has finished. Default true. */
-  releaseOnStop?: boolean;
+/** One election: a Lease and how it is held, as a LeaderElector takes it, with the namespace defaulted. */
+export interface ElectionOptions extends Omit<LeaderElectorOptions, 'namespace' | 'identity'>, Pick<KubernetesPlacement, 'namespace'> {
   /** Default for the @OnLeader methods of this election. Default 'restart'. */
   workErrorPolicy?: WorkErrorPolicy;
 }
@@ -32,11 +23,8 @@ export interface HealthServerOptions {
   host?: string;
 }
 
-export interface LeaderElectionModuleOptions extends ElectionOptions {
-  /** Default: POD_NAME, else the hostname with a random suffix (and a warning). */
-  identity?: string;
-  /** A kubeconfig path, a KubeConfig, or nothing: KUBECONFIG, ~/.kube/config, then the in-cluster service account. */
-  kubeConfig?: string | KubeConfig;
+/** `LeaderElectionModule.forRoot()`: the default election's options, this instance's, and the integrations'. */
+export interface LeaderElectionModuleOptions extends ElectionOptions, Pick<KubernetesPlacement, 'identity' | 'kubeConfig'> {
   /** More elections by name, for `@OnLeader('name')`; each inherits the options above and overrides what it sets. */
   elections?: Record<string, Partial<ElectionOptions> & { leaseName: string }>;
   /** Extra time past leaseDuration before a leader that cannot renew reports unhealthy, in ms. Default 20000. */

@@ -5,13 +5,7 @@ import { LeaderElectionHealthService } from '../health/leader-election-health.se
 
 @Injectable()
 export class LeaderElectionHealthIndicator {
-  private readonly indicators: HealthIndicatorService;
-  private readonly health: LeaderElectionHealthService;
-
-  constructor(indicators: HealthIndicatorService, health: LeaderElectionHealthService) {
-    this.indicators = indicators;
-    this.health = health;
-  }
+  constructor(private readonly indicators: HealthIndicatorService, private readonly health: LeaderElectionHealthService) {}
 
   /** Down when a leader cannot renew (leaseDuration + healthTolerance) or the app's livenessCheck fails. */
   async isHealthy(key = 'leaderElection'): Promise<HealthIndicatorResult> {

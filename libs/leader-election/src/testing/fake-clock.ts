@@ -1,5 +1,5 @@
 /** A clock the test drives: timers run only when time is advanced. */
-import type { Clock } from '../elector/clock.js';
+import type { Clock } from '../core/clock.js';
 
 interface Timer {
   id: number;

@@ -2,8 +2,8 @@
  * An in-memory Lease store with apiserver semantics (resourceVersions, 409 on stale writes and on
  * create races, watch events) and fault injection, for fast unit tests of the algorithm.
  */
-import { LockError, type LeaseLock, type LeaseWatchHandlers, type LockErrorKind } from '../elector/lease-lock.js';
-import { parseLease, recordToSpec, type LeaseObject, type LeaseRecord, type LeaseSnapshot } from '../elector/lease-record.js';
+import { LockError, type LeaseLock, type LeaseVerb, type LeaseWatchHandlers, type LockErrorKind } from '../core/lease-lock.js';
+import { formatMicroTime, parseLease, recordToSpec, type LeaseObject, type LeaseRecord, type LeaseSnapshot } from '../core/lease-record.js';
 
 export class InMemoryLeaseStore {
   object: LeaseObject | undefined;
@@ -49,12 +49,11 @@ export class InMemoryLeaseStore {
   }
 }
 
-type Verb = 'get' | 'create' | 'update' | 'watch';
 
 /** One candidate's connection to the store, with its own faults and request counts. */
 export class InMemoryLeaseLock implements LeaseLock {
   readonly description: string;
-  readonly requests: Record<Verb, number> = { get: 0, create: 0, update: 0, watch: 0 };
+  readonly requests: Record<LeaseVerb, number> = { get: 0, create: 0, update: 0, watch: 0 };
   /** Every request fails with this kind until cleared (an outage or an RBAC denial). */
   failure: LockErrorKind | undefined;
   /** Requests never answer until their signal aborts (a hung connection). */
@@ -73,7 +72,7 @@ export class InMemoryLeaseLock implements LeaseLock {
     this.description = `lease ${store.namespace}/${store.name}`;
   }
 
-  private async request<T>(verb: Verb, signal: AbortSignal, action: () => T): Promise<T> {
+  private async request<T>(verb: LeaseVerb, signal: AbortSignal, action: () => T): Promise<T> {
     this.requests[verb]++;
     await Promise.resolve();
     if (this.gate) await this.gate;
@@ -96,7 +95,7 @@ export class InMemoryLeaseLock implements LeaseLock {
   create(record: LeaseRecord, signal: AbortSignal): Promise<LeaseSnapshot> {
     return this.request('create', signal, () => {
       if (this.store.object) throw new LockError('conflict', `${this.description} already exists`, { status: 409 });
-      return this.store.put(recordToSpec(record));
+      return this.store.put(recordToSpec(record, formatMicroTime));
     });
   }
 
@@ -107,7 +106,7 @@ export class InMemoryLeaseLock implements LeaseLock {
       if (current.resourceVersion !== basedOn.resourceVersion) {
         throw new LockError('conflict', `${this.description} changed since ${basedOn.resourceVersion}`, { status: 409 });
       }
-      return this.store.put({ ...current.object.spec, ...recordToSpec(record) });
+      return this.store.put({ ...current.object.spec, ...recordToSpec(record, formatMicroTime) });
     });
   }
 

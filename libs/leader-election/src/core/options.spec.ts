@@ -1,12 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { InvalidElectorOptionsError, resolveElectorOptions, type LeaderElectorOptions } from './options.js';
 
-const logger = { log: () => {}, warn: () => {}, error: () => {} };
 const valid: LeaderElectorOptions = { leaseName: 'my-lease', namespace: 'default', identity: 'a' };
 
 function problemsOf(options: Partial<LeaderElectorOptions>): string[] {
   try {
-    resolveElectorOptions({ ...valid, ...options } as LeaderElectorOptions, logger);
+    resolveElectorOptions({ ...valid, ...options } as LeaderElectorOptions);
     return [];
   } catch (error) {
     if (!(error instanceof InvalidElectorOptionsError)) throw error;
@@ -15,14 +14,8 @@ function problemsOf(options: Partial<LeaderElectorOptions>): string[] {
 }
 
 describe('elector options', () => {
-  const savedPodName = process.env.POD_NAME;
-  afterEach(() => {
-    if (savedPodName === undefined) delete process.env.POD_NAME;
-    else process.env.POD_NAME = savedPodName;
-  });
-
   it("defaults to client-go's 15 s / 10 s / 2 s, release on stop, and the 'exit' loss policy", () => {
-    expect(resolveElectorOptions(valid, logger)).toEqual({
+    expect(resolveElectorOptions(valid)).toEqual({
       leaseName: 'my-lease', namespace: 'default', identity: 'a', leaseDuration: 15_000, renewDeadline: 10_000,
       retryPeriod: 2_000, releaseOnStop: true, lossPolicy: 'exit', settleTimeout: 30_000,
     });
@@ -56,18 +49,5 @@ describe('elector options', () => {
     const problems = problemsOf({ leaseName: 'Bad!', namespace: '', identity: '', leaseDuration: -5, retryPeriod: 0 });
     expect(problems).toHaveLength(5);
     expect(problems.map((problem) => problem.split(' ')[0])).toEqual(['leaseName', 'namespace', 'identity', 'leaseDuration', 'retryPeriod']);
-  });
-
-  it('takes the identity from POD_NAME, else the hostname with a random suffix and a warning, once', () => {
-    process.env.POD_NAME = 'pod-7';
-    expect(resolveElectorOptions({ ...valid, identity: undefined }, logger).identity).toBe('pod-7');
-    delete process.env.POD_NAME;
-    const warnings: string[] = [];
-    const warn = { ...logger, warn: (message: string) => warnings.push(message) };
-    const first = resolveElectorOptions({ ...valid, identity: undefined }, warn).identity;
-    const second = resolveElectorOptions({ ...valid, identity: undefined }, warn).identity;
-    expect(first).toMatch(/^.+_[0-9a-f]{8}$/);
-    expect(second).not.toBe(first);
-    expect(warnings.length).toBeLessThanOrEqual(1); // once per process (another test may have warned already)
   });
 });

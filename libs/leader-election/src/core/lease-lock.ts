@@ -17,6 +17,9 @@ export type LockErrorKind =
   /** Anything else: the apiserver is down, unreachable or answered 5xx. */
   | 'unavailable';
 
+/** What a lock does to the Lease, for error messages. */
+export type LeaseVerb = 'get' | 'create' | 'update' | 'watch';
+
 export class LockError extends Error {
   readonly kind: LockErrorKind;
   readonly status: number | undefined;

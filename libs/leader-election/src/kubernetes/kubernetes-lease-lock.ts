@@ -6,16 +6,10 @@ import {
   ApiException, CoordinationV1Api, Observable, V1MicroTime, Watch,
   type ConfigurationOptions, type KubeConfig, type ObservableMiddleware, type V1Lease, type V1LeaseSpec,
 } from '@kubernetes/client-node';
+import { LockError, type LeaseLock, type LeaseVerb, type LeaseWatchHandlers } from '../core/lease-lock.js';
+import { parseLease, recordToSpec, type LeaseObject, type LeaseRecord, type LeaseSnapshot } from '../core/lease-record.js';
 import { KeepAliveHttpLibrary } from './keep-alive-http.js';
-import { LockError, type LeaseLock, type LeaseWatchHandlers } from './lease-lock.js';
-import { parseLease, type LeaseObject, type LeaseRecord, type LeaseSnapshot } from './lease-record.js';
-
-/** The Role rule leader election needs on its Lease: nothing more. */
-export function leaseRoleRule(): { apiGroups: string[]; resources: string[]; verbs: string[] } {
-  return { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch', 'create', 'update'] };
-}
-
-type Verb = 'get' | 'create' | 'update' | 'watch';
+import { describeRule, leaseRoleRule } from './rbac.js';
 
 /** Per-request options: kept-alive connections, aborted with `signal`. */
 function requestOptions(http: KeepAliveHttpLibrary, signal: AbortSignal): ConfigurationOptions<ObservableMiddleware> {
@@ -42,14 +36,9 @@ function apiMessage(body: unknown): string | undefined {
   }
 }
 
+/** client-node serialises MicroTimes from V1MicroTime objects. */
 function toSpec(record: LeaseRecord): V1LeaseSpec {
-  return {
-    holderIdentity: record.holderIdentity,
-    leaseDurationSeconds: record.leaseDurationSeconds,
-    acquireTime: record.acquireTime && new V1MicroTime(record.acquireTime),
-    renewTime: record.renewTime && new V1MicroTime(record.renewTime),
-    leaseTransitions: record.leaseTransitions,
-  };
+  return recordToSpec(record, (date) => new V1MicroTime(date));
 }
 
 export class KubernetesLeaseLock implements LeaseLock {
@@ -163,7 +152,7 @@ export class KubernetesLeaseLock implements LeaseLock {
   }
 
   /** Turns a client error into a LockError whose message says what to do about it. */
-  private explain(error: unknown, verb: Verb, signal?: AbortSignal): LockError {
+  private explain(error: unknown, verb: LeaseVerb, signal?: AbortSignal): LockError {
     if (signal?.aborted) {
       const reason = signal.reason;
       return reason instanceof LockError ? reason : new LockError('timeout', `${verb} ${this.description} was aborted`, { cause: error });
@@ -179,7 +168,7 @@ export class KubernetesLeaseLock implements LeaseLock {
         return new LockError('forbidden',
           `not allowed to ${verb} leases.coordination.k8s.io in namespace "${this.namespace}"${said}. ` +
           `Grant it with a Role in "${this.namespace}" bound to this identity, with the rule ` +
-          `{apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "list", "watch", "create", "update"]}` +
+          describeRule(leaseRoleRule()) +
           (verb === 'watch' ? '. Without list and watch, followers poll and take over more slowly.' : ''),
           { status, cause: error });
       case 401:

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { electionHealth } from './healthz.js';
+import { electionHealth } from './election-health.js';
 import type { LeaderElector } from './leader-elector.js';
 
 function electorRenewedAgo(age: number | undefined): LeaderElector {

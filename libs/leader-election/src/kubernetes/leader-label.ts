@@ -1,10 +1,12 @@
 /**
  * Labels this instance's own Pod while it leads (e.g. `leader=true`) and removes the label when it
- * stops, so a Service can select the leader only. Needs the Role rule from leaderLabelRoleRule().
+ * stops, so a Service can select the leader only. Needs the Role rule leaderLabelRoleRule() (rbac.ts).
  */
 import { ApiException, CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
-import type { LeaderElector } from './leader-elector.js';
-import type { ElectorLogger } from './options.js';
+import type { LeaderElector } from '../core/leader-elector.js';
+import type { ElectorLogger } from '../core/options.js';
+import { podName } from './pod.js';
+import { describeRule, leaderLabelRoleRule } from './rbac.js';
 
 export interface LeaderLabelOptions {
   /** Label key, e.g. 'leader' or 'example.com/leader'. */
@@ -15,15 +17,11 @@ export interface LeaderLabelOptions {
   podName?: string;
 }
 
-export function leaderLabelRoleRule(): { apiGroups: string[]; resources: string[]; verbs: string[] } {
-  return { apiGroups: [''], resources: ['pods'], verbs: ['patch'] };
-}
-
 /** Returns a function that detaches, resolving once the last label change has been written. */
 export function attachLeaderLabel(elector: LeaderElector, kubeConfig: KubeConfig, options: LeaderLabelOptions, logger: ElectorLogger): () => Promise<void> {
-  const podName = options.podName ?? process.env.POD_NAME;
+  const pod = options.podName ?? podName();
   const { namespace } = elector.options;
-  if (!podName) {
+  if (!pod) {
     logger.warn(`leaderLabel is set but POD_NAME is not: no Pod will be labelled. Set POD_NAME from the downward API (fieldRef metadata.name)`);
     return async () => {};
   }
@@ -34,11 +32,11 @@ export function attachLeaderLabel(elector: LeaderElector, kubeConfig: KubeConfig
   const label = (value: string | null): void => {
     queue = queue.then(async () => {
       try {
-        await api.patchNamespacedPod({ name: podName, namespace, body: { metadata: { labels: { [options.key]: value } } } }, mergePatch);
+        await api.patchNamespacedPod({ name: pod, namespace, body: { metadata: { labels: { [options.key]: value } } } }, mergePatch);
       } catch (error) {
         const status = error instanceof ApiException ? error.code : undefined;
-        logger.warn(`cannot ${value === null ? 'remove' : 'set'} label ${options.key} on pod ${namespace}/${podName}` +
-          (status === 403 ? ': forbidden; add the Role rule {apiGroups: [""], resources: ["pods"], verbs: ["patch"]}' : status ? `: HTTP ${status}` : `: ${String(error)}`));
+        logger.warn(`cannot ${value === null ? 'remove' : 'set'} label ${options.key} on pod ${namespace}/${pod}` +
+          (status === 403 ? `: forbidden; add the Role rule ${describeRule(leaderLabelRoleRule())}` : status ? `: HTTP ${status}` : `: ${String(error)}`));
       }
     });
   };

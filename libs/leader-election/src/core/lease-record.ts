@@ -104,13 +104,13 @@ export function formatMicroTime(date: Date): string {
   return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
-/** The spec fields to write for a record, MicroTimes formatted for the wire. */
-export function recordToSpec(record: LeaseRecord): Record<string, unknown> {
+/** The spec fields to write for a record, with MicroTimes as `time` makes them (formatMicroTime for the wire). */
+export function recordToSpec<Time>(record: LeaseRecord, time: (date: Date) => Time): { holderIdentity: string; leaseDurationSeconds: number | undefined; acquireTime: Time | undefined; renewTime: Time | undefined; leaseTransitions: number } {
   return {
     holderIdentity: record.holderIdentity,
     leaseDurationSeconds: record.leaseDurationSeconds,
-    acquireTime: record.acquireTime && formatMicroTime(record.acquireTime),
-    renewTime: record.renewTime && formatMicroTime(record.renewTime),
+    acquireTime: record.acquireTime && time(record.acquireTime),
+    renewTime: record.renewTime && time(record.renewTime),
     leaseTransitions: record.leaseTransitions,
   };
 }

@@ -30,44 +30,11 @@ import { BehaviorSubject, Subject, distinctUntilChanged, type Observable } from 
 import { systemClock, type Clock } from './clock.js';
 import { LockError, type LeaseLock } from './lease-lock.js';
 import type { LeaseRecord, LeaseSnapshot } from './lease-record.js';
+import { LeaseWatcher } from './lease-watcher.js';
 import {
   JITTER_FACTOR, resolveElectorOptions, type ElectorLogger, type LeaderElectorOptions, type ResolvedElectorOptions,
 } from './options.js';
-
-export type LossReason =
-  /** No renewal succeeded within renewDeadline. */
-  | 'renew-deadline'
-  /** The Lease now names another holder (a hand edit, or a peer with other timings). */
-  | 'lease-taken'
-  /** The Lease was deleted while we held it. */
-  | 'lease-deleted'
-  /** stepDown() was called. */
-  | 'stepped-down'
-  /** stop() was called. */
-  | 'stopped';
-
-/** One leadership term of this instance. */
-export interface Term {
-  readonly identity: string;
-  /** leaseTransitions when this term began; grows with every term. */
-  readonly fencingToken: number;
-  /** Aborted when the term ends, with a LeadershipLostError as its reason. */
-  readonly signal: AbortSignal;
-  /** Wall-clock time the term began, for display. */
-  readonly acquiredAt: Date;
-  /** Recomputed from the monotonic clock: false once renewDeadline has passed without a renewal. */
-  isValid(): boolean;
-}
-
-export class LeadershipLostError extends Error {
-  readonly reason: LossReason;
-
-  constructor(reason: LossReason) {
-    super(`leadership lost: ${reason}`);
-    this.name = 'LeadershipLostError';
-    this.reason = reason;
-  }
-}
+import { clockCheckedSignal, LeadershipLostError, nativeAborted, type LossReason, type Term } from './term.js';
 
 export type ElectionEvent =
   | { type: 'acquired'; identity: string; fencingToken: number }
@@ -131,8 +98,6 @@ const consoleLogger: ElectorLogger = {
 
 /** Spread of attempts made at the instant a lease expires or is released, in milliseconds. */
 const EXPIRY_SPREAD_MS = 5;
-/** Longest wait before re-opening a failed watch. */
-const MAX_WATCH_BACKOFF_MS = 30_000;
 /** Leases longer than this are valid but unusual: followers say once that they wait them out. */
 const LONG_LEASE_SECONDS = 3600;
 /** How many versions we remember having read or written, to recognise the watch echoing them. */
@@ -146,6 +111,8 @@ export class LeaderElector {
   private readonly random: () => number;
   private readonly exit: (code: number) => void;
   private readonly requestTimeout: number;
+  /** Our leaseDuration as the Lease records it: whole seconds. */
+  private readonly leaseSeconds: number;
 
   private readonly leadershipSubject = new BehaviorSubject<boolean>(false);
   private readonly leaderSubject = new BehaviorSubject<string | undefined>(undefined);
@@ -192,19 +159,26 @@ export class LeaderElector {
   private carriedExpiry = -Infinity;
   private readonly stopController = new AbortController();
 
-  private stopWatch: (() => void) | undefined;
-  private watchHealthy = false;
-  private watchFailures = 0;
-  private watchRetryTimer: unknown;
+  /** A watch on the Lease, when the lock offers one: followers act on a release at once. */
+  private readonly watcher: LeaseWatcher;
 
   constructor(options: LeaderElectorOptions, dependencies: LeaderElectorDependencies) {
     this.logger = dependencies.logger ?? consoleLogger;
-    this.options = resolveElectorOptions(options, this.logger);
+    this.options = resolveElectorOptions(options);
     this.lock = dependencies.lock;
     this.clock = dependencies.clock ?? systemClock;
     this.random = dependencies.random ?? Math.random;
     this.exit = dependencies.exit ?? ((code) => process.exit(code));
     this.requestTimeout = Math.max(1000, this.options.renewDeadline / 2);
+    this.leaseSeconds = Math.ceil(this.options.leaseDuration / 1000);
+    this.watcher = new LeaseWatcher(this.lock, this.clock, this.options.retryPeriod, {
+      onChange: (snapshot) => this.onWatchEvent(snapshot),
+      onDown: (error) => {
+        if (error) this.emitError('watch', error);
+        // Poll until the watch is back.
+        this.poke(this.clock.now() + this.jitteredRetry());
+      },
+    });
   }
 
   get identity(): string {
@@ -259,6 +233,11 @@ export class LeaderElector {
     return this.running;
   }
 
+  /** Resolves once no term of this instance is ending: its work has settled, its lease is released or left to expire. */
+  async settled(): Promise<void> {
+    while (this.settling) await this.settling;
+  }
+
   /** Synchronous and clock-checked: never true after renewDeadline without a renewal. */
   isLeader(): boolean {
     return this.current?.term.isValid() ?? false;
@@ -271,7 +250,7 @@ export class LeaderElector {
     this.running = true;
     this.work = work;
     this.logger.log(`${this.identity} joins the election for ${this.lock.description}`);
-    this.openWatch();
+    this.watcher.open();
     this.loop = this.runLoop();
   }
 
@@ -386,7 +365,7 @@ export class LeaderElector {
     const poll = now + this.jitteredRetry();
     const takeoverAt = this.takeoverAt();
     const expiry = takeoverAt === -Infinity ? undefined : takeoverAt + this.random() * EXPIRY_SPREAD_MS;
-    if (!this.watchHealthy) return expiry === undefined ? poll : Math.min(poll, expiry);
+    if (!this.watcher.healthy) return expiry === undefined ? poll : Math.min(poll, expiry);
     return expiry ?? poll;
   }
 
@@ -523,14 +502,14 @@ export class LeaderElector {
   }
 
   private leaseDurationMs(record: LeaseRecord): number {
-    return (record.leaseDurationSeconds ?? Math.ceil(this.options.leaseDuration / 1000)) * 1000;
+    return (record.leaseDurationSeconds ?? this.leaseSeconds) * 1000;
   }
 
   private renewalOf(record: LeaseRecord, wallNow: Date): LeaseRecord {
     return {
       ...record,
       holderIdentity: this.identity,
-      leaseDurationSeconds: Math.ceil(this.options.leaseDuration / 1000),
+      leaseDurationSeconds: this.leaseSeconds,
       acquireTime: record.acquireTime ?? wallNow,
       renewTime: wallNow,
     };
@@ -540,7 +519,7 @@ export class LeaderElector {
     const base = Math.max(previous?.leaseTransitions ?? -1, this.highestTransitions);
     return {
       holderIdentity: this.identity,
-      leaseDurationSeconds: Math.ceil(this.options.leaseDuration / 1000),
+      leaseDurationSeconds: this.leaseSeconds,
       acquireTime: wallNow,
       renewTime: wallNow,
       // A brand-new Lease starts at 0; every later term counts one more.
@@ -748,7 +727,7 @@ export class LeaderElector {
   private async shutdown(loop: Promise<void> | undefined): Promise<void> {
     this.stopController.abort();
     this.wake?.();
-    this.closeWatch();
+    this.watcher.close();
     await loop;
     // A term already ending (stepDown, a loss) finishes first, a current one ends now; either way its
     // work settles before any release. Checked until neither is left: ending one can start the other.
@@ -768,37 +747,6 @@ export class LeaderElector {
   }
 
   // ---- watch ----
-
-  private openWatch(): void {
-    if (!this.lock.watch || this.stopping) return;
-    this.stopWatch = this.lock.watch({
-      onOpen: () => {
-        this.watchHealthy = true;
-        this.watchFailures = 0;
-      },
-      onChange: (snapshot) => this.onWatchEvent(snapshot),
-      onClose: (error) => {
-        this.watchHealthy = false;
-        this.stopWatch = undefined;
-        if (this.stopping) return;
-        if (error) {
-          this.watchFailures++;
-          this.emitError('watch', error);
-        }
-        // Poll until the watch is back; re-open at once after a clean close, else back off.
-        this.poke(this.clock.now() + this.jitteredRetry());
-        const backoff = error ? Math.min(MAX_WATCH_BACKOFF_MS, this.options.retryPeriod * 2 ** (this.watchFailures - 1)) : 0;
-        this.watchRetryTimer = this.clock.setTimeout(() => this.openWatch(), backoff);
-      },
-    });
-  }
-
-  private closeWatch(): void {
-    this.clock.clearTimeout(this.watchRetryTimer);
-    this.stopWatch?.();
-    this.stopWatch = undefined;
-    this.watchHealthy = false;
-  }
 
   private onWatchEvent(snapshot: LeaseSnapshot | undefined): void {
     if (this.stopping) return;
@@ -843,38 +791,6 @@ export class LeaderElector {
     this.logger.warn(`${this.identity}: ${during} failed on ${this.lock.description}: ${error.message}`);
     this.emit({ type: 'error', identity: this.identity, during, error });
   }
-}
-
-const abortedGetter = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'aborted')!.get!;
-const reasonGetter = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'reason')!.get!;
-
-function nativeAborted(signal: AbortSignal): boolean {
-  return abortedGetter.call(signal) as boolean;
-}
-
-/**
- * A term's signal whose every read checks the monotonic clock first. After a pause (SIGSTOP, a
- * frozen VM, a long GC) the first callback to run on resume is often the work's own timer, before
- * the deadline timer: `signal.aborted`, `signal.reason` and `signal.throwIfAborted()` must already
- * say the term is over then. Listeners and APIs that read the signal's internal state see the
- * abort a moment later, when the deadline timer or any of these reads ends the term.
- */
-function clockCheckedSignal(signal: AbortSignal, checkDeadline: () => boolean): AbortSignal {
-  return Object.defineProperties(signal, {
-    aborted: { get: () => !checkDeadline() },
-    reason: {
-      get: () => {
-        checkDeadline();
-        return reasonGetter.call(signal) as unknown;
-      },
-    },
-    throwIfAborted: {
-      value: () => {
-        checkDeadline();
-        AbortSignal.prototype.throwIfAborted.call(signal);
-      },
-    },
-  });
 }
 
 /**

@@ -2,7 +2,8 @@ import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeClock, settle } from '../testing/fake-clock.js';
 import { InMemoryLeaseLock, InMemoryLeaseStore } from '../testing/in-memory-lease-lock.js';
-import { LeaderElector, LeadershipLostError, type ElectionEvent, type LeaderWork, type Term } from './leader-elector.js';
+import { LeaderElector, type ElectionEvent, type LeaderWork } from './leader-elector.js';
+import { LeadershipLostError, type Term } from './term.js';
 import type { LeaderElectorOptions } from './options.js';
 
 const silent = { log: () => {}, warn: () => {}, error: () => {} };

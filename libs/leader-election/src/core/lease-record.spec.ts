@@ -11,7 +11,7 @@ describe('Lease records', () => {
       holderIdentity: 'a', leaseDurationSeconds: 15, leaseTransitions: 3,
       acquireTime: new Date('2026-01-02T03:04:05.123Z'), renewTime: new Date('2026-01-02T03:04:07.456Z'),
     };
-    const parsed = parseLease({ metadata: { resourceVersion: '42' }, spec: recordToSpec(record) });
+    const parsed = parseLease({ metadata: { resourceVersion: '42' }, spec: recordToSpec(record, formatMicroTime) });
     expect(parsed).toMatchObject({ resourceVersion: '42', problems: [], record });
   });
 

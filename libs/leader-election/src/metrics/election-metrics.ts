@@ -3,8 +3,8 @@
  * client-go's names and meanings where client-go has them, so existing dashboards keep working.
  */
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { LockError } from './lease-lock.js';
-import type { LeaderElector } from './leader-elector.js';
+import { LockError } from '../core/lease-lock.js';
+import type { LeaderElector } from '../core/leader-elector.js';
 
 type PromClient = typeof import('prom-client');
 

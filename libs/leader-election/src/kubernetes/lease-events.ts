@@ -5,15 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ApiException, EventsV1Api, V1MicroTime, type KubeConfig } from '@kubernetes/client-node';
-import type { ElectorLogger } from './options.js';
-import type { LeaderElector } from './leader-elector.js';
+import type { LeaderElector } from '../core/leader-elector.js';
+import type { ElectorLogger } from '../core/options.js';
+import { describeRule, eventsRoleRule } from './rbac.js';
 
 export const REPORTING_CONTROLLER = 'nestjs-lease-election';
-
-/** The Role rule that lets the library record these events. */
-export function eventsRoleRule(): { apiGroups: string[]; resources: string[]; verbs: string[] } {
-  return { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create'] };
-}
 
 export function attachLeaderEvents(elector: LeaderElector, kubeConfig: KubeConfig, logger: ElectorLogger): () => void {
   const api = kubeConfig.makeApiClient(EventsV1Api);
@@ -42,7 +38,7 @@ export function attachLeaderEvents(elector: LeaderElector, kubeConfig: KubeConfi
       const forbidden = error instanceof ApiException && error.code === 403;
       logger.warn(forbidden
         ? `cannot record leader election Events in namespace "${namespace}" (403); add the Role rule ` +
-          '{apiGroups: ["events.k8s.io"], resources: ["events"], verbs: ["create"]} to see them in kubectl describe lease'
+          `${describeRule(eventsRoleRule())} to see them in kubectl describe lease`
         : `cannot record leader election Events: ${error instanceof ApiException ? `HTTP ${error.code}` : String(error)}`);
     }
   };

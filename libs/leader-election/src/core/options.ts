@@ -1,6 +1,4 @@
 /** LeaderElector options, their defaults, and validation that reports every problem at once. */
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 
 /** What happens after this instance loses leadership without having asked to. */
 export type LossPolicy = 'exit' | 'rejoin';
@@ -25,8 +23,8 @@ export interface LeaderElectorOptions extends LeaderElectorTimings {
   /** Name of the coordination.k8s.io/v1 Lease. */
   leaseName: string;
   namespace: string;
-  /** This candidate's identity. Default: POD_NAME, else the hostname with a random suffix. */
-  identity?: string;
+  /** This candidate's identity, unique among the candidates: the pod's name in Kubernetes. */
+  identity: string;
   /** Give the lease up when stopping, after this term's work has settled. Default true. */
   releaseOnStop?: boolean;
   /** After an involuntary loss: 'exit' the process (default) or 'rejoin' the election. */
@@ -65,22 +63,6 @@ export class InvalidElectorOptionsError extends Error {
   }
 }
 
-let warnedAboutIdentity = false;
-
-/** The option, else POD_NAME, else hostname plus a random suffix (with a warning, once per process). */
-export function resolveIdentity(identity: string | undefined, logger: ElectorLogger): string {
-  if (identity !== undefined) return identity;
-  const podName = process.env.POD_NAME;
-  if (podName) return podName;
-  const generated = `${hostname()}_${randomBytes(4).toString('hex')}`;
-  if (!warnedAboutIdentity) {
-    warnedAboutIdentity = true;
-    logger.warn(`no identity option and no POD_NAME environment variable: using "${generated}". ` +
-      'Set POD_NAME from the downward API (fieldRef metadata.name) so the Lease names the pod.');
-  }
-  return generated;
-}
-
 function describeDuration(name: string, value: unknown, problems: string[]): number | undefined {
   if (typeof value !== 'number' || !Number.isFinite(value)) {
     problems.push(`${name} must be a number of milliseconds, got ${JSON.stringify(value)}`);
@@ -93,7 +75,7 @@ function describeDuration(name: string, value: unknown, problems: string[]): num
   return value;
 }
 
-export function resolveElectorOptions(options: LeaderElectorOptions, logger: ElectorLogger): ResolvedElectorOptions {
+export function resolveElectorOptions(options: LeaderElectorOptions): ResolvedElectorOptions {
   const problems: string[] = [];
   const leaseName = options.leaseName;
   if (typeof leaseName !== 'string' || leaseName.length === 0) {
@@ -110,7 +92,7 @@ export function resolveElectorOptions(options: LeaderElectorOptions, logger: Ele
   } else if (namespace.length > 63 || !DNS_LABEL.test(namespace)) {
     problems.push(`namespace ${JSON.stringify(namespace)} is not a valid namespace name (lowercase letters, digits and '-', at most 63 characters)`);
   }
-  const identity = resolveIdentity(options.identity, logger);
+  const identity = options.identity;
   if (typeof identity !== 'string' || identity.trim().length === 0) {
     problems.push(`identity must be a non-empty string, got ${JSON.stringify(identity)}`);
   }

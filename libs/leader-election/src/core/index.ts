@@ -1,0 +1,13 @@
+// `nestjs-lease-election/core`: the election itself, with no framework and no Kubernetes client in
+// it. Bring a LeaseLock (nestjs-lease-election/kubernetes has the real one) and start a LeaderElector.
+export { systemClock, type Clock } from './clock.js';
+export { DEFAULT_HEALTH_TOLERANCE_MS, electionHealth, type ElectionHealth } from './election-health.js';
+export { LeaderElector, type ElectionEvent, type LeaderElectorDependencies, type LeaderWork } from './leader-elector.js';
+export { LockError, type LeaseLock, type LeaseVerb, type LeaseWatchHandlers, type LockErrorKind } from './lease-lock.js';
+export { parseLease, type LeaseObject, type LeaseRecord, type LeaseSnapshot } from './lease-record.js';
+export {
+  DEFAULT_TIMINGS, InvalidElectorOptionsError,
+  type ElectorLogger, type LeaderElectorOptions, type LeaderElectorTimings, type LossPolicy, type ResolvedElectorOptions,
+} from './options.js';
+export { sleep } from './sleep.js';
+export { LeadershipLostError, type LossReason, type Term } from './term.js';

@@ -1,1 +1,0 @@
-export { OnLeader } from './on-leader.decorator.js';

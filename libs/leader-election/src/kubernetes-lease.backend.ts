@@ -1,0 +1,47 @@
+/** The elections on the cluster the module options (or the environment) point at. */
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Provider } from '@nestjs/common';
+import { systemClock } from './core/clock.js';
+import type { LeaderElector } from './core/leader-elector.js';
+import type { ElectorLogger, ResolvedElectorOptions } from './core/options.js';
+import { createLeaderElector } from './kubernetes/create-leader-elector.js';
+import { defaultNamespace, loadKubeConfig } from './kubernetes/kube-config.js';
+import { attachLeaderLabel } from './kubernetes/leader-label.js';
+import { attachLeaderEvents } from './kubernetes/lease-events.js';
+import { resolveIdentity } from './kubernetes/pod.js';
+import type { LeaderElectionModuleOptions } from './interfaces/leader-election-options.interface.js';
+import type { BackendIntegrations, LeaseBackend } from './interfaces/lease-backend.interface.js';
+import { LEASE_BACKEND } from './leader-election.constants.js';
+import { electorLogger } from './leader-election.logger.js';
+import { LEADER_ELECTION_OPTIONS } from './leader-election.module-definition.js';
+
+export class KubernetesLeaseBackend implements LeaseBackend {
+  readonly clock = systemClock;
+
+  constructor(private readonly kubeConfig: KubeConfig) {}
+
+  identity(configured: string | undefined, logger: ElectorLogger): string {
+    return resolveIdentity(configured, logger);
+  }
+
+  defaultNamespace(): string | undefined {
+    return defaultNamespace(this.kubeConfig);
+  }
+
+  createElector(options: ResolvedElectorOptions, logger: ElectorLogger): LeaderElector {
+    return createLeaderElector({ ...options, kubeConfig: this.kubeConfig }, { logger });
+  }
+
+  attach(elector: LeaderElector, { events, leaderLabel }: BackendIntegrations): Array<() => void | Promise<void>> {
+    return [
+      ...events ? [attachLeaderEvents(elector, this.kubeConfig, electorLogger())] : [],
+      ...leaderLabel ? [attachLeaderLabel(elector, this.kubeConfig, leaderLabel, electorLogger())] : [],
+    ];
+  }
+}
+
+export const kubernetesBackendProvider: Provider = {
+  provide: LEASE_BACKEND,
+  useFactory: (options: LeaderElectionModuleOptions) => new KubernetesLeaseBackend(loadKubeConfig(options.kubeConfig)),
+  inject: [LEADER_ELECTION_OPTIONS],
+};

@@ -1,0 +1,31 @@
+/**
+ * The Role rules each feature needs, namespaced and least-privilege: the Lease rule always, the
+ * others only with the feature that uses them. Error messages quote them from here.
+ */
+export interface RoleRule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+/** Leader election itself. list and watch only make followers faster; without them they poll. */
+export function leaseRoleRule(): RoleRule {
+  return { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch', 'create', 'update'] };
+}
+
+/** Kubernetes Events on the Lease (the `events` option, on by default). */
+export function eventsRoleRule(): RoleRule {
+  return { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create'] };
+}
+
+/** Labelling the leader's Pod (the `leaderLabel` option). */
+export function leaderLabelRoleRule(): RoleRule {
+  return { apiGroups: [''], resources: ['pods'], verbs: ['patch'] };
+}
+
+const list = (items: string[]): string => `[${items.map((item) => JSON.stringify(item)).join(', ')}]`;
+
+/** A rule as a person writes it into a Role: `{apiGroups: [""], resources: ["pods"], verbs: ["patch"]}`. */
+export function describeRule(rule: RoleRule): string {
+  return `{apiGroups: ${list(rule.apiGroups)}, resources: ${list(rule.resources)}, verbs: ${list(rule.verbs)}}`;
+}

@@ -1,0 +1,89 @@
+/**
+ * The module options resolved once, at startup: every election with its defaults applied, its
+ * namespace and this instance's identity filled in, and every problem reported in one error.
+ * Everything else in the module reads these, never the raw options.
+ */
+import type { Provider } from '@nestjs/common';
+import type { Registry } from 'prom-client';
+import { DEFAULT_HEALTH_TOLERANCE_MS } from './core/election-health.js';
+import { InvalidElectorOptionsError, resolveElectorOptions, type ResolvedElectorOptions } from './core/options.js';
+import type { LeaderLabelOptions } from './kubernetes/leader-label.js';
+import type { ElectionOptions, LeaderElectionModuleOptions, WorkErrorPolicy } from './interfaces/leader-election-options.interface.js';
+import type { LeaseBackend } from './interfaces/lease-backend.interface.js';
+import { DEFAULT_ELECTION, LEASE_BACKEND, RESOLVED_OPTIONS } from './leader-election.constants.js';
+import { electorLogger } from './leader-election.logger.js';
+import { LEADER_ELECTION_OPTIONS } from './leader-election.module-definition.js';
+
+export interface ResolvedElection {
+  /** The elector's options, validated, with namespace and identity. */
+  elector: ResolvedElectorOptions;
+  workErrorPolicy: WorkErrorPolicy;
+}
+
+export interface ResolvedLeaderElectionOptions {
+  identity: string;
+  /** Every election by name, the default one first. */
+  elections: ReadonlyMap<string, ResolvedElection>;
+  healthTolerance: number;
+  livenessCheck: (() => unknown) | undefined;
+  healthServer: { port: number; host: string } | undefined;
+  /** Where metrics go: false for none, else a registry (undefined: prom-client's global one). */
+  metrics: false | { registry: Registry | undefined };
+  events: boolean;
+  leaderLabel: LeaderLabelOptions | undefined;
+}
+
+const WORK_ERROR_POLICIES: readonly WorkErrorPolicy[] = ['restart', 'step-down'];
+
+export function resolveModuleOptions(options: LeaderElectionModuleOptions, backend: LeaseBackend): ResolvedLeaderElectionOptions {
+  const { elections: named = {}, identity: configuredIdentity, kubeConfig: _, healthTolerance, livenessCheck, healthServer, metrics,
+    events, leaderLabel, ...base } = options;
+  const identity = backend.identity(configuredIdentity, electorLogger());
+  const problems: string[] = [];
+  const elections = new Map<string, ResolvedElection>();
+  const leases = new Map<string, string>();
+  // Each named election inherits the default one's options and overrides what it sets.
+  const all: Array<[string, ElectionOptions]> = [[DEFAULT_ELECTION, base], ...Object.entries(named).map(
+    ([name, overrides]): [string, ElectionOptions] => [name, { ...base, ...overrides }])];
+  for (const [name, election] of all) {
+    const prefix = name === DEFAULT_ELECTION ? '' : `elections.${name}: `;
+    const { workErrorPolicy = 'restart', ...electorOptions } = election;
+    const namespace = electorOptions.namespace || backend.defaultNamespace() || '';
+    const lease = `${namespace}/${electorOptions.leaseName}`;
+    if (leases.has(lease)) problems.push(`${prefix}lease ${lease} is already used by election "${leases.get(lease)}"`);
+    leases.set(lease, name);
+    if (!WORK_ERROR_POLICIES.includes(workErrorPolicy)) {
+      problems.push(`${prefix}workErrorPolicy must be 'restart' or 'step-down', got ${JSON.stringify(workErrorPolicy)}`);
+    }
+    try {
+      elections.set(name, { elector: resolveElectorOptions({ ...electorOptions, namespace, identity }), workErrorPolicy });
+    } catch (error) {
+      if (!(error instanceof InvalidElectorOptionsError)) throw error;
+      problems.push(...error.problems.map((problem) => `${prefix}${problem}`));
+    }
+  }
+  const tolerance = healthTolerance ?? DEFAULT_HEALTH_TOLERANCE_MS;
+  if (typeof tolerance !== 'number' || !(tolerance >= 0)) {
+    problems.push(`healthTolerance must be a number of milliseconds from 0 up, got ${JSON.stringify(tolerance)}`);
+  }
+  if (healthServer && !(Number.isInteger(healthServer.port) && healthServer.port >= 0 && healthServer.port <= 65535)) {
+    problems.push(`healthServer.port must be a TCP port from 0 to 65535, got ${JSON.stringify(healthServer.port)}`);
+  }
+  if (problems.length > 0) throw new InvalidElectorOptionsError(problems);
+  return {
+    identity,
+    elections,
+    healthTolerance: tolerance,
+    livenessCheck,
+    healthServer: healthServer && { port: healthServer.port, host: healthServer.host ?? '0.0.0.0' },
+    metrics: metrics ? { registry: metrics === true ? undefined : metrics.registry } : false,
+    events: events ?? true,
+    leaderLabel,
+  };
+}
+
+export const resolvedOptionsProvider: Provider = {
+  provide: RESOLVED_OPTIONS,
+  useFactory: resolveModuleOptions,
+  inject: [LEADER_ELECTION_OPTIONS, LEASE_BACKEND],
+};

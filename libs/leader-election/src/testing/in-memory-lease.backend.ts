@@ -1,0 +1,62 @@
+/**
+ * The testing module's backend: every election's Lease in memory, one fake clock for all of them,
+ * and a peer that holds each Lease until the test grants it. Nothing touches a cluster or real time.
+ */
+import { LeaderElector } from '../core/leader-elector.js';
+import { formatMicroTime, recordToSpec } from '../core/lease-record.js';
+import type { ElectorLogger, ResolvedElectorOptions } from '../core/options.js';
+import type { LeaseBackend } from '../interfaces/lease-backend.interface.js';
+import { FakeClock } from './fake-clock.js';
+import { InMemoryLeaseLock, InMemoryLeaseStore } from './in-memory-lease-lock.js';
+
+/** The identity of the other replica the tests play. */
+export const PEER_IDENTITY = 'another-instance';
+
+export interface InMemoryLease {
+  store: InMemoryLeaseStore;
+  /** This instance's connection to it: set `failure` or `hang` to cut it off. */
+  lock: InMemoryLeaseLock;
+  elector: LeaderElector;
+}
+
+export class InMemoryLeaseBackend implements LeaseBackend {
+  readonly clock = new FakeClock();
+  /** By `namespace/leaseName`. */
+  readonly leases = new Map<string, InMemoryLease>();
+  /** The code an elector under lossPolicy 'exit' asked to exit with; the process carries on. */
+  exitCode: number | undefined;
+
+  identity(configured: string | undefined): string {
+    return configured ?? 'this-instance';
+  }
+
+  defaultNamespace(): string {
+    return 'default';
+  }
+
+  createElector(options: ResolvedElectorOptions, logger: ElectorLogger): LeaderElector {
+    const store = new InMemoryLeaseStore(options.leaseName, options.namespace);
+    const lock = new InMemoryLeaseLock(store);
+    // Another replica leads until the test grants leadership to this one.
+    store.put(recordToSpec({
+      holderIdentity: PEER_IDENTITY,
+      leaseDurationSeconds: Math.ceil(options.leaseDuration / 1000),
+      acquireTime: this.clock.wallNow(),
+      renewTime: this.clock.wallNow(),
+      leaseTransitions: 0,
+    }, formatMicroTime));
+    const elector = new LeaderElector(options, {
+      lock, logger, clock: this.clock,
+      random: () => 0,
+      exit: (code) => {
+        this.exitCode = code;
+      },
+    });
+    this.leases.set(`${options.namespace}/${options.leaseName}`, { store, lock, elector });
+    return elector;
+  }
+
+  attach(): [] {
+    return [];
+  }
+}

@@ -1,0 +1,38 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import type { LeaderElectionModuleOptions } from '../interfaces/leader-election-options.interface.js';
+import { LEASE_BACKEND } from '../leader-election.constants.js';
+import { ELECTION_EXPORTS, ELECTION_PROVIDERS } from '../leader-election.module.js';
+import { LEADER_ELECTION_OPTIONS } from '../leader-election.module-definition.js';
+import { InMemoryLeaseBackend } from './in-memory-lease.backend.js';
+import { LeadershipControl } from './leadership-control.js';
+
+/** The module's options without the cluster: no kubeconfig, Events or pod label. */
+export interface LeaderElectionTestingOptions extends Partial<Omit<LeaderElectionModuleOptions, 'kubeConfig' | 'events' | 'leaderLabel'>> {
+  isGlobal?: boolean;
+}
+
+/**
+ * LeaderElectionModule on memory and a fake clock, for unit tests of code that depends on
+ * leadership: the same service, orchestrator, @OnLeader discovery and health, plus a
+ * LeadershipControl to grant and revoke leadership and move time. Use it in place of the real
+ * module: `Test.createTestingModule({ imports: [AppModule] }).overrideModule(LeaderElectionModule)
+ * .useModule(LeaderElectionTestingModule.forRoot({ ... }))`.
+ */
+@Module({})
+export class LeaderElectionTestingModule {
+  static forRoot({ isGlobal = false, ...options }: LeaderElectionTestingOptions = {}): DynamicModule {
+    return {
+      module: LeaderElectionTestingModule,
+      global: isGlobal,
+      imports: [DiscoveryModule],
+      providers: [
+        { provide: LEADER_ELECTION_OPTIONS, useValue: { leaseName: 'test-election', ...options, events: false } },
+        { provide: LEASE_BACKEND, useFactory: () => new InMemoryLeaseBackend() },
+        ...ELECTION_PROVIDERS,
+        LeadershipControl,
+      ],
+      exports: [...ELECTION_EXPORTS, LeadershipControl],
+    };
+  }
+}
