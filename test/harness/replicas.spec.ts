@@ -26,4 +26,17 @@ describe('OverlapDetector', () => {
     for (const second of [0, 1, 2]) byIdentity.observe(work('pod-0', 3, second));
     expect(byIdentity.overlaps()).toEqual([]);
   });
+
+  it("tells apart a process's terms that carry the same fencing token (client-go restarts at 0 on a re-created Lease)", () => {
+    const started = (id: string, term: number, second: number): ObservedLine => ({ ...work(id, term, second), event: 'started-leading' });
+    const lines = [started('go', 0, 0), work('go', 0, 1), started('ours', 7, 2), work('ours', 7, 3), started('go', 0, 4), work('go', 0, 5)];
+    const detector = new OverlapDetector();
+    for (const line of lines) detector.observe(line);
+    expect(detector.overlaps()).toEqual([]);
+    expect(detector.terms).toBe(2);
+    // Keyed by fencing token alone, client-go's two terms 0 look like one that outlived term 7.
+    const byToken = new OverlapDetector();
+    for (const line of lines.filter((line) => line.event === 'work')) byToken.observe(line);
+    expect(byToken.overlaps()).toEqual(['go (term 0) worked at 2026-01-01T00:00:05.000Z, after ours (term 7) started at 2026-01-01T00:00:03.000Z']);
+  });
 });

@@ -141,14 +141,21 @@ export interface WorkSpan {
  */
 export class OverlapDetector {
   private readonly spans = new Map<string, WorkSpan>();
+  /**
+   * How many terms each process has begun. A span is one process's work in one of its terms: the
+   * fencing token alone does not tell terms apart, since client-go numbers the terms of a re-created
+   * Lease from 0 again (several client-go terms 0 of one process are not one long term).
+   */
+  private readonly begun = new Map<string, number>();
 
   /**
    * `source` tells processes apart; it defaults to the line's identity, which is enough unless two
    * processes run with the same identity (two containers of one pod on POD_NAME).
    */
   observe(line: ObservedLine, source = line.id): void {
+    if (line.event === 'started-leading') this.begun.set(source, (this.begun.get(source) ?? 0) + 1);
     if (line.event !== 'work' || line.term === null) return;
-    const key = JSON.stringify([source, line.term]);
+    const key = JSON.stringify([source, this.begun.get(source) ?? 0, line.term]);
     const span = this.spans.get(key);
     if (span) span.last = line;
     else this.spans.set(key, { source, term: line.term, first: line, last: line });

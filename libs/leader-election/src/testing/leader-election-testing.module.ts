@@ -12,12 +12,23 @@ export interface LeaderElectionTestingOptions extends Partial<Omit<LeaderElectio
   isGlobal?: boolean;
 }
 
+/** What overrideLeaderElection() needs of @nestjs/testing's TestingModuleBuilder. */
+interface ProviderOverrides<Builder> {
+  overrideProvider(token: unknown): { useValue(value: unknown): Builder };
+}
+
 /**
- * LeaderElectionModule on memory and a fake clock, for unit tests of code that depends on
- * leadership: the same service, orchestrator, @OnLeader discovery and health, plus a
- * LeadershipControl to grant and revoke leadership and move time. Use it in place of the real
- * module: `Test.createTestingModule({ imports: [AppModule] }).overrideModule(LeaderElectionModule)
- * .useModule(LeaderElectionTestingModule.forRoot({ ... }))`.
+ * Runs the elections of an app that imports LeaderElectionModule on memory and a fake clock: its
+ * own options, service, orchestrator and @OnLeader methods, no cluster. Then `LeadershipControl.of(app)`.
+ */
+export function overrideLeaderElection<Builder extends ProviderOverrides<Builder>>(builder: Builder): Builder {
+  return builder.overrideProvider(LEASE_BACKEND).useValue(new InMemoryLeaseBackend());
+}
+
+/**
+ * LeaderElectionModule on memory and a fake clock, for tests that assemble their own module: the
+ * same service, orchestrator, @OnLeader discovery and health, plus a LeadershipControl provider to
+ * grant and revoke leadership and move time.
  */
 @Module({})
 export class LeaderElectionTestingModule {

@@ -3,14 +3,14 @@
  * leadership, take it away for a reason, and move the fake clock. The electors, the orchestrator
  * and the @OnLeader methods are the real ones; only the Lease and time are not.
  */
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type INestApplicationContext } from '@nestjs/common';
 import type { LeaderElector } from '../core/leader-elector.js';
 import { formatMicroTime, recordToSpec } from '../core/lease-record.js';
 import type { Term } from '../core/term.js';
 import { DEFAULT_ELECTION, LEADER_ELECTORS, LEASE_BACKEND, RESOLVED_OPTIONS } from '../leader-election.constants.js';
 import type { ResolvedLeaderElectionOptions } from '../leader-election.options.js';
 import type { FakeClock } from './fake-clock.js';
-import { PEER_IDENTITY, type InMemoryLease, type InMemoryLeaseBackend } from './in-memory-lease.backend.js';
+import { InMemoryLeaseBackend, PEER_IDENTITY, type InMemoryLease } from './in-memory-lease.backend.js';
 
 /** How a test takes leadership away, as it happens in a cluster. */
 export type RevokeReason =
@@ -26,6 +26,16 @@ export class LeadershipControl {
     @Inject(LEADER_ELECTORS) private readonly electors: Map<string, LeaderElector>,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedLeaderElectionOptions,
   ) {}
+
+  /** The control of an app whose module was compiled with overrideLeaderElection() or LeaderElectionTestingModule. */
+  static of(app: INestApplicationContext): LeadershipControl {
+    const backend = app.get<unknown>(LEASE_BACKEND, { strict: false });
+    if (!(backend instanceof InMemoryLeaseBackend)) {
+      throw new Error('this app runs its elections on a cluster: compile its testing module with overrideLeaderElection(), ' +
+        'or import LeaderElectionTestingModule.forRoot() instead of LeaderElectionModule');
+    }
+    return new LeadershipControl(backend, app.get(LEADER_ELECTORS, { strict: false }), app.get(RESOLVED_OPTIONS, { strict: false }));
+  }
 
   /** The one clock of every election: timers run only when a test moves it. */
   get clock(): FakeClock {
@@ -56,16 +66,26 @@ export class LeadershipControl {
   async grant(election: string = DEFAULT_ELECTION): Promise<Term> {
     const { store, elector } = this.lease(election);
     if (!elector.isRunning) throw new Error('the elections have not started: call app.init() (or createNestApplication().init()) first');
-    const current = store.snapshot();
-    if (!elector.isLeader() && current?.record.holderIdentity !== '') {
-      const now = this.clock.wallNow();
-      store.put(recordToSpec({
-        holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now, leaseTransitions: current?.record.leaseTransitions ?? 0,
-      }, formatMicroTime));
+    if (elector.isLeader()) return elector.term!;
+    let term: Term | undefined;
+    // Taken as the term begins: its work may end it at once (a method that throws under 'step-down').
+    const subscription = elector.events$.subscribe((event) => {
+      if (event.type === 'acquired') term = elector.term;
+    });
+    try {
+      const current = store.snapshot();
+      if (current?.record.holderIdentity !== '') {
+        const now = this.clock.wallNow();
+        store.put(recordToSpec({
+          holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now, leaseTransitions: current?.record.leaseTransitions ?? 0,
+        }, formatMicroTime));
+      }
+      // After a stepDown() this instance sits out a leaseDuration first: that is waited out too.
+      await this.clock.advanceUntil(() => term !== undefined, 2 * elector.options.leaseDuration, 1);
+      return term!;
+    } finally {
+      subscription.unsubscribe();
     }
-    // After a stepDown() this instance sits out a leaseDuration first: wait that out too.
-    await this.clock.advanceUntil(() => elector.isLeader(), 2 * elector.options.leaseDuration, 1);
-    return elector.term!;
   }
 
   /**
