@@ -44,7 +44,8 @@ export class Replica {
   readonly process: ChildProcess;
   /** How the process ended. Nest re-raises SIGTERM after a clean shutdown, so that counts as clean. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; clean: boolean }>;
-  healthPort: number | undefined;
+  /** The HTTP port the replica reported in its `ready` line. */
+  httpPort: number | undefined;
   /** Every line so far. */
   readonly lines: ObservedLine[] = [];
   private readonly listeners = new Set<(line: ObservedLine) => void>();
@@ -72,7 +73,7 @@ export class Replica {
       } catch {
         throw new Error(`${this.id} wrote a line that is not JSON to stdout: ${text}`);
       }
-      if (line.event === 'ready') this.healthPort = line.port as number;
+      if (line.event === 'ready') this.httpPort = line.port as number;
       const observed = { ...line, at: performance.now() };
       this.lines.push(observed);
       for (const listener of this.listeners) listener(observed);
