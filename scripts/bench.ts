@@ -220,8 +220,8 @@ async function cost(): Promise<Record<string, { rssMB: number; cpuMsPerMinute: n
   const leader = await startReplica('cost-leader', ns, implementations['nestjs-lease-election']);
   await nextLine([leader], (line) => line.event === 'work', 60_000, 'the leader', 0);
   const follower = await startReplica('cost-follower', ns, implementations['nestjs-lease-election']);
-  // The same app, booted with --without-election.
-  const bare = new Replica({ id: 'cost-baseline', kubeconfig: plane.adminKubeconfig, namespace: ns, extraArgs: ['--without-election'] });
+  // The same app shape without the module.
+  const bare = new Replica({ id: 'cost-baseline', kubeconfig: plane.adminKubeconfig, namespace: ns, implementation: { kind: 'bench-baseline' } });
   live.add(bare);
   await nextLine([follower], (line) => line.event === 'new-leader' && line.leader === 'cost-leader', 60_000, 'the follower', 0);
   await nextLine([bare], (line) => line.event === 'ready', 60_000, 'the baseline', 0);

@@ -76,7 +76,7 @@ async function main(): Promise<void> {
   }
 
   const view = setInterval(() => {
-    void Promise.all(replicas.map((r) => health(r.healthPort))).then((states) => {
+    void Promise.all(replicas.map((r) => health(r.httpPort))).then((states) => {
       const now = performance.now();
       const cells = replicas.map((r, i) => {
         const entry = state.get(r.id)!;

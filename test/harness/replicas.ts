@@ -5,9 +5,14 @@ import { createInterface } from 'node:readline';
 import { resolve } from 'node:path';
 
 export const EXAMPLE_MAIN = resolve(import.meta.dirname, '..', '..', 'dist', 'apps', 'example', 'main.js');
+/** The example's app shape without leader election: the cost benchmark's baseline (scripts/bench-baseline). */
+export const BENCH_BASELINE_MAIN = resolve(import.meta.dirname, '..', '..', 'dist', 'scripts', 'bench-baseline', 'main.js');
 
-/** Which implementation a replica runs: ours (apps/example, built by `npm run build`) or client-go's. */
-export type Implementation = { kind: 'example' } | { kind: 'client-go'; binary: string };
+/**
+ * Which implementation a replica runs: ours (apps/example, built by `npm run build`), client-go's, or
+ * the benchmark baseline (which only writes `ready`).
+ */
+export type Implementation = { kind: 'example' } | { kind: 'client-go'; binary: string } | { kind: 'bench-baseline' };
 
 export interface ReplicaLine {
   time: string;
@@ -39,7 +44,8 @@ export class Replica {
   readonly process: ChildProcess;
   /** How the process ended. Nest re-raises SIGTERM after a clean shutdown, so that counts as clean. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; clean: boolean }>;
-  healthPort: number | undefined;
+  /** The HTTP port the replica reported in its `ready` line. */
+  httpPort: number | undefined;
   /** Every line so far. */
   readonly lines: ObservedLine[] = [];
   private readonly listeners = new Set<(line: ObservedLine) => void>();
@@ -56,9 +62,9 @@ export class Replica {
         '--retry-period', String(timings.retryPeriod)] : []),
       ...(options.extraArgs ?? []),
     ];
-    this.process = implementation.kind === 'example'
-      ? spawn(process.execPath, [EXAMPLE_MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn(implementation.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.process = implementation.kind === 'client-go'
+      ? spawn(implementation.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(process.execPath, [implementation.kind === 'example' ? EXAMPLE_MAIN : BENCH_BASELINE_MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.exited = new Promise((done) => this.process.once('exit', (code, signal) => done({ code, signal, clean: code === 0 || signal === 'SIGTERM' })));
     createInterface({ input: this.process.stdout! }).on('line', (text) => {
       let line: ReplicaLine;
@@ -67,7 +73,7 @@ export class Replica {
       } catch {
         throw new Error(`${this.id} wrote a line that is not JSON to stdout: ${text}`);
       }
-      if (line.event === 'ready') this.healthPort = line.port as number;
+      if (line.event === 'ready') this.httpPort = line.port as number;
       const observed = { ...line, at: performance.now() };
       this.lines.push(observed);
       for (const listener of this.listeners) listener(observed);

@@ -1,17 +1,20 @@
 import { Module, type DynamicModule } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
 import { LeaderElectionModule } from 'nestjs-lease-election';
+import { LeaderElectionHealthIndicator } from 'nestjs-lease-election/terminus';
 import type { ExampleConfig } from './config.js';
-import { EventLog } from './event-log.js';
+import { HealthController } from './health.controller.js';
+import { LeadershipLog } from './leadership-log.service.js';
+import { MetricsController } from './metrics.controller.js';
 import { Reconciler, WORK_STYLE } from './reconciler.service.js';
 
 @Module({})
 export class AppModule {
   static register(config: ExampleConfig): DynamicModule {
-    const providers = [EventLog, Reconciler, { provide: WORK_STYLE, useValue: config.workStyle }];
-    if (config.withoutElection) return { module: AppModule, providers };
     return {
       module: AppModule,
       imports: [
+        TerminusModule,
         LeaderElectionModule.forRoot({
           leaseName: config.leaseName,
           namespace: config.namespace,
@@ -21,10 +24,11 @@ export class AppModule {
           renewDeadline: config.renewDeadline,
           retryPeriod: config.retryPeriod,
           lossPolicy: config.lossPolicy,
-          healthServer: { port: config.port },
+          metrics: true,
         }),
       ],
-      providers,
+      controllers: [HealthController, MetricsController],
+      providers: [LeaderElectionHealthIndicator, LeadershipLog, Reconciler, { provide: WORK_STYLE, useValue: config.workStyle }],
     };
   }
 }

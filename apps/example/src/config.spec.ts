@@ -9,4 +9,34 @@ describe('example flags', () => {
     expect(parseConfig(['--work-style', 'valid'], { WORK_STYLE: 'signal' }).workStyle).toBe('valid');
     expect(() => parseConfig(['--work-style', 'abort'], {})).toThrow('--work-style must be valid or signal, got "abort"');
   });
+
+  it('--port: the HTTP port, 8080 by default, from the flag or PORT, 0 for any free port', () => {
+    expect(parseConfig([], {}).port).toBe(8080);
+    expect(parseConfig([], { PORT: '3000' }).port).toBe(3000);
+    expect(parseConfig(['--port', '0'], { PORT: '3000' }).port).toBe(0);
+    for (const bad of ['', '-1', '65536', '80.5', '0x50', 'http']) {
+      expect(() => parseConfig([`--port=${bad}`], {})).toThrow(`--port must be a TCP port, got ${JSON.stringify(bad)}`);
+    }
+  });
+
+  it('--kube-config, --kubeconfig or KUBECONFIG; --id or POD_NAME; --namespace or POD_NAMESPACE', () => {
+    expect(parseConfig(['--kube-config', '/a', '--id', 'me', '--namespace', 'ns'], { KUBECONFIG: '/b', POD_NAME: 'pod', POD_NAMESPACE: 'env' }))
+      .toMatchObject({ kubeConfig: '/a', identity: 'me', namespace: 'ns' });
+    expect(parseConfig(['--kubeconfig', '/a'], {}).kubeConfig).toBe('/a');
+    expect(parseConfig([], { KUBECONFIG: '/b', POD_NAME: 'pod', POD_NAMESPACE: 'env' })).toMatchObject({ kubeConfig: '/b', identity: 'pod', namespace: 'env' });
+    expect(parseConfig([], { KUBECONFIG: '', POD_NAME: '' })).toMatchObject({ kubeConfig: undefined, identity: undefined });
+  });
+
+  it('timings in seconds, to milliseconds; a loss policy of exit or rejoin', () => {
+    expect(parseConfig(['--lease-duration', '4', '--renew-deadline', '3', '--retry-period', '0.5'], {}))
+      .toMatchObject({ leaseDuration: 4000, renewDeadline: 3000, retryPeriod: 500 });
+    expect(parseConfig([], { LEASE_DURATION: '20' }).leaseDuration).toBe(20_000);
+    expect(() => parseConfig(['--retry-period', '0'], {})).toThrow('--retry-period must be a positive number of seconds, got "0"');
+    expect(parseConfig(['--loss-policy', 'rejoin'], {}).lossPolicy).toBe('rejoin');
+    expect(() => parseConfig([], { LOSS_POLICY: 'ignore' })).toThrow('--loss-policy must be exit or rejoin, got "ignore"');
+  });
+
+  it('rejects unknown flags', () => {
+    expect(() => parseConfig(['--without-election'], {})).toThrow("Unknown option '--without-election'");
+  });
 });

@@ -10,8 +10,6 @@ export interface ExampleConfig {
   leaseDuration?: number;
   renewDeadline?: number;
   retryPeriod?: number;
-  /** Boot the same app without LeaderElectionModule: the baseline of the cost benchmark. */
-  withoutElection: boolean;
   lossPolicy?: 'exit' | 'rejoin';
   /** How the leader's loop decides it may still act; see reconciler.service.ts. */
   workStyle: WorkStyle;
@@ -23,7 +21,7 @@ export type WorkStyle = (typeof WORK_STYLES)[number];
 export const USAGE = `usage: example [flags]
   --kube-config, --kubeconfig PATH  kubeconfig (env KUBECONFIG; default ~/.kube/config, then in-cluster)
   --id ID                           identity (env POD_NAME; default hostname + random suffix)
-  --port PORT                       health server port (env HEALTH_PORT; default 8080, 0 = any free port)
+  --port PORT                       HTTP port: /health, /healthz, /readyz, /metrics (env PORT; default 8080, 0 = any free port)
   --lease-name NAME                 Lease name (env LEASE_NAME; default example-controller)
   --namespace NS                    namespace (env POD_NAMESPACE; default the pod's or the context's)
   --lease-duration SECONDS          default 15 (env LEASE_DURATION)
@@ -31,8 +29,7 @@ export const USAGE = `usage: example [flags]
   --retry-period SECONDS            default 2 (env RETRY_PERIOD)
   --loss-policy exit|rejoin         after losing leadership involuntarily (env LOSS_POLICY; default exit)
   --work-style valid|signal         how the leader's loop checks it still leads (env WORK_STYLE; default valid):
-                                    valid = term.isValid() before each pass, signal = only term.signal
-  --without-election                the same app without leader election (a benchmark baseline)`;
+                                    valid = term.isValid() before each pass, signal = only term.signal`;
 
 function workStyle(value: string): WorkStyle {
   if ((WORK_STYLES as readonly string[]).includes(value)) return value as WorkStyle;
@@ -64,7 +61,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ExampleConf
       'lease-duration': { type: 'string' },
       'renew-deadline': { type: 'string' },
       'retry-period': { type: 'string' },
-      'without-election': { type: 'boolean' },
       'loss-policy': { type: 'string' },
       'work-style': { type: 'string' },
       help: { type: 'boolean' },
@@ -72,9 +68,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ExampleConf
     strict: true,
   });
   if (values.help) throw new Error(USAGE);
-  const portText = values.port ?? env.HEALTH_PORT ?? '8080';
+  const portText = values.port ?? (env.PORT || undefined) ?? '8080';
   const port = Number(portText);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a TCP port, got ${JSON.stringify(portText)}`);
+  if (!/^\d+$/.test(portText) || port > 65535) throw new Error(`--port must be a TCP port, got ${JSON.stringify(portText)}`);
   return {
     kubeConfig: values['kube-config'] ?? values.kubeconfig ?? (env.KUBECONFIG || undefined),
     identity: values.id ?? (env.POD_NAME || undefined),
@@ -84,7 +80,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ExampleConf
     leaseDuration: seconds('lease-duration', values['lease-duration'] ?? env.LEASE_DURATION),
     renewDeadline: seconds('renew-deadline', values['renew-deadline'] ?? env.RENEW_DEADLINE),
     retryPeriod: seconds('retry-period', values['retry-period'] ?? env.RETRY_PERIOD),
-    withoutElection: values['without-election'] ?? false,
     lossPolicy: lossPolicy(values['loss-policy'] ?? env.LOSS_POLICY),
     workStyle: workStyle(values['work-style'] ?? (env.WORK_STYLE || 'valid')),
   };

@@ -1,11 +1,12 @@
 import 'reflect-metadata';
+import type { AddressInfo } from 'node:net';
 import { NestFactory } from '@nestjs/core';
-import { LeaderElectionHealthServer, LeaderElectionService } from 'nestjs-lease-election';
 import { AppModule } from './app.module.js';
-import { parseConfig } from './config.js';
-import { EventLog, StderrLogger } from './event-log.js';
+import { parseConfig, type ExampleConfig } from './config.js';
+import { LeadershipLog } from './leadership-log.service.js';
+import { StderrLogger } from './stderr-logger.js';
 
-let config;
+let config: ExampleConfig;
 try {
   config = parseConfig(process.argv.slice(2), process.env);
 } catch (error) {
@@ -13,26 +14,10 @@ try {
   process.exit(2);
 }
 
-const app = await NestFactory.createApplicationContext(AppModule.register(config), { logger: new StderrLogger() });
+// forceCloseConnections: an open keep-alive connection (a probe's) must not hold up the shutdown
+// that ends the work and releases the lease.
+const app = await NestFactory.create(AppModule.register(config), { logger: new StderrLogger(), forceCloseConnections: true });
+// SIGTERM closes the app: the leader's work is aborted and awaited, then the lease released.
 app.enableShutdownHooks();
-const log = app.get(EventLog);
-if (config.withoutElection) {
-  log.identity = config.identity ?? 'baseline';
-  log.emit('ready');
-  // Nothing else keeps this baseline alive; SIGTERM still ends it through the shutdown hooks.
-  setInterval(() => {}, 2 ** 30);
-} else {
-  observeElection();
-}
-
-function observeElection(): void {
-  const election = app.get(LeaderElectionService);
-  log.identity = election.identity;
-  log.emit('ready', { port: app.get(LeaderElectionHealthServer).address()?.port ?? null });
-  election.leader$.subscribe((leader) => log.emit('new-leader', { leader: leader ?? null }));
-  election.events$.subscribe((event) => {
-    if (event.type === 'acquired') log.emit('started-leading', { leader: event.identity, term: event.fencingToken });
-    if (event.type === 'lost') log.emit('stopped-leading', { leader: election.election().leader ?? null, reason: event.reason });
-    if (event.type === 'error') log.emit('error', { during: event.during, message: event.error.message });
-  });
-}
+await app.listen(config.port);
+app.get(LeadershipLog).ready((app.getHttpServer().address() as AddressInfo).port);

@@ -2,44 +2,44 @@ import { setTimeout as sleepOrThrow } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
 import { OnLeader, sleep, type Term } from 'nestjs-lease-election';
 import type { WorkStyle } from './config.js';
-import { EventLog } from './event-log.js';
+import { LeadershipLog } from './leadership-log.service.js';
 
-const TICK_MS = 100;
+/** Time between reconcile passes. Observers take a pass logged in the last 300 ms to mean "leading now". */
+const RESYNC_INTERVAL_MS = 100;
 
 /** Injection token for the --work-style flag. */
 export const WORK_STYLE = 'WORK_STYLE';
 
 /**
- * A simulated controller loop: one reconcile pass every 100 ms while this replica leads. It comes in
- * two styles (--work-style) so the chaos suite can check the library against both kinds of user code.
+ * The controller loop: while this replica leads, a reconcile pass every RESYNC_INTERVAL_MS. The loop
+ * comes in the two styles user code is written in (--work-style), so the chaos suite can check the
+ * library against both.
  */
 @Injectable()
 export class Reconciler {
-  private readonly log: EventLog;
-  private readonly style: WorkStyle;
   private passes = 0;
 
-  constructor(log: EventLog, @Inject(WORK_STYLE) style: WorkStyle) {
-    this.log = log;
-    this.style = style;
-  }
+  constructor(
+    private readonly log: LeadershipLog,
+    @Inject(WORK_STYLE) private readonly style: WorkStyle,
+  ) {}
 
   @OnLeader()
-  async reconcile(term: Term): Promise<void> {
-    if (this.style === 'signal') await this.untilAborted(term);
-    else await this.whileValid(term);
+  async run(term: Term): Promise<void> {
+    if (this.style === 'signal') await this.runUntilAborted(term);
+    else await this.runWhileValid(term);
   }
 
-  /** 'valid', the recommended style: ask term.isValid() before every side effect. */
-  private async whileValid(term: Term): Promise<void> {
+  /** 'valid', the recommended style: ask term.isValid() before every pass. */
+  private async runWhileValid(term: Term): Promise<void> {
     for (;;) {
       // The time is taken before the check: even if the process is paused right after the check,
-      // the line it then writes carries a time at which the term was still valid.
-      const at = new Date();
-      // isValid() re-checks the monotonic clock: a replica paused past its deadline never reports work.
+      // the pass it then logs carries a time at which the term was still valid.
+      const startedAt = new Date();
+      // isValid() re-checks the monotonic clock: a replica paused past its deadline never reconciles.
       if (!term.isValid()) return;
-      this.work(term, at);
-      await sleep(TICK_MS, term.signal); // resolves early when the term ends
+      this.reconcileOnce(term, startedAt);
+      await sleep(RESYNC_INTERVAL_MS, term.signal); // resolves early when the term ends
     }
   }
 
@@ -48,23 +48,28 @@ export class Reconciler {
    * prompt — after a pause the signal must already be aborted when this loop's timer fires — which is
    * exactly what running it under chaos checks.
    */
-  private async untilAborted(term: Term): Promise<void> {
+  private async runUntilAborted(term: Term): Promise<void> {
     try {
       for (;;) {
-        const at = new Date(); // before the check, as above
+        const startedAt = new Date(); // before the check, as above
         if (term.signal.aborted) return;
-        this.work(term, at);
-        await sleepOrThrow(TICK_MS, undefined, { signal: term.signal });
+        this.reconcileOnce(term, startedAt);
+        await sleepOrThrow(RESYNC_INTERVAL_MS, undefined, { signal: term.signal });
       }
     } catch (error) {
-      // sleep() rejects with an AbortError when the term ends: that is the normal way out.
+      // The timer rejects with an AbortError when the term ends: that is the normal way out.
       if (term.signal.aborted) return;
       throw error;
     }
   }
 
-  private work(term: Term, at: Date): void {
+  /**
+   * One pass. A real controller compares the desired state with the observed one here and writes the
+   * difference, sending term.fencingToken with each write so that a deposed leader's late writes can
+   * be refused; this one only logs the pass.
+   */
+  private reconcileOnce(term: Term, startedAt: Date): void {
     this.passes++;
-    this.log.emit('work', { leader: term.identity, term: term.fencingToken, pass: this.passes, style: this.style }, at);
+    this.log.work(term, { pass: this.passes, style: this.style }, startedAt);
   }
 }
