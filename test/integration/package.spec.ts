@@ -106,7 +106,15 @@ const STACKS: Stack[] = [
   { name: 'Node 24, Nest 12, client-node 2, ESM', node: process.execPath, format: 'esm', versionsFrom: join(ROOT, 'package.json') },
   { name: 'Node 20, Nest 11, client-node 1.4, CommonJS', node: COMPAT_NODE, format: 'cjs', versionsFrom: join(COMPAT_DIR, 'package.json') },
 ];
-const PINNED = ['@nestjs/common', '@nestjs/core', '@nestjs/terminus', '@kubernetes/client-node', 'typescript'];
+const PINNED = ['@nestjs/common', '@nestjs/core', '@nestjs/terminus', '@nestjs/testing', '@kubernetes/client-node', 'typescript'];
+
+/** README's user test of the /testing kit, taken from README itself so the two cannot drift apart. */
+function readmeUserTest(): string {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const block = /<!-- user-test:[^\n]*-->\n```ts\n([\s\S]*?)\n```/.exec(readme);
+  if (!block) throw new Error('README.md has no <!-- user-test --> block');
+  return block[1];
+}
 
 describe('the published package', () => {
   const cluster = new TestCluster(inject('cluster'));
@@ -120,12 +128,13 @@ describe('the published package', () => {
     tarball = readdirSync(work).find((file) => file.endsWith('.tgz'))!;
   });
 
-  it('holds the built library and its declarations, and nothing else', () => {
+  it('holds the built library, its subpath exports and declarations, and nothing else', () => {
     const listing = execFileSync('tar', ['-tzf', join(work, tarball)], { encoding: 'utf8' });
-    expect(listing).toContain('package/dist/index.js');
-    expect(listing).toContain('package/dist/index.d.ts');
-    expect(listing).toContain('package/dist/terminus/index.js');
-    expect(listing).not.toMatch(/\.spec\.|src\/|testing\//);
+    for (const entry of ['', 'core/', 'kubernetes/', 'metrics/', 'terminus/', 'testing/']) {
+      expect(listing).toContain(`package/dist/${entry}index.js`);
+      expect(listing).toContain(`package/dist/${entry}index.d.ts`);
+    }
+    expect(listing).not.toMatch(/\.spec\.|src\//);
   });
 
   it.each(STACKS)('installs into a fresh Nest app outside the workspace and elects there: $name', async (stack) => {
@@ -141,15 +150,25 @@ describe('the published package', () => {
         'reflect-metadata': rootVersions['reflect-metadata'],
       },
     }));
-    const [main, typed] = stack.format === 'esm' ? ['main.mjs', 'typed.mts'] : ['main.cjs', 'typed.cts'];
+    const [main, typed, userTest] = stack.format === 'esm'
+      ? ['main.mjs', 'typed.mts', 'leadership.test.mts'] : ['main.cjs', 'typed.cts', 'leadership.test.cts'];
     writeFileSync(join(app, main), `${imports(stack.format)}\n${BODY}`);
     writeFileSync(join(app, typed), TYPED);
+    writeFileSync(join(app, userTest), readmeUserTest());
     writeFileSync(join(app, 'tsconfig.json'), JSON.stringify(TSCONFIG));
     // Peer ranges are checked as a user's npm would: a version outside them fails the install.
     const install = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], { cwd: app, encoding: 'utf8' });
     expect({ status: install.status, stderr: install.stderr }).toMatchObject({ status: 0 });
     const typecheck = spawnSync(stack.node, [join('node_modules', 'typescript', 'bin', 'tsc'), '-p', '.'], { cwd: app, encoding: 'utf8' });
     expect({ status: typecheck.status, stdout: typecheck.stdout, error: typecheck.error }).toMatchObject({ status: 0 });
+
+    // README's test of the /testing kit, compiled and run as its user would: no cluster involved.
+    const compile = spawnSync(stack.node, [join('node_modules', 'typescript', 'bin', 'tsc'), '-p', '.', '--noEmit', 'false', '--outDir', 'out'],
+      { cwd: app, encoding: 'utf8' });
+    expect({ status: compile.status, stdout: compile.stdout }).toMatchObject({ status: 0 });
+    const userRun = spawnSync(stack.node, ['--test', '--test-reporter=tap', join('out', userTest.replace(/ts$/, 'js'))], { cwd: app, encoding: 'utf8', timeout: 60_000 });
+    expect({ status: userRun.status, stdout: userRun.stdout, stderr: userRun.stderr }).toMatchObject({ status: 0 });
+    expect(userRun.stdout).toMatch(/# pass 1\b/);
 
     const namespace = await cluster.createNamespace('packaged');
     const run = spawnSync(stack.node, [main], {
