@@ -9,11 +9,8 @@ import { Observable, ResponseContext, type HttpLibrary, type KubeConfig, type Re
 
 export class KeepAliveHttpLibrary implements HttpLibrary {
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 4 });
-  private readonly kubeConfig: KubeConfig;
 
-  constructor(kubeConfig: KubeConfig) {
-    this.kubeConfig = kubeConfig;
-  }
+  constructor(private readonly kubeConfig: KubeConfig) {}
 
   send(context: RequestContext): Observable<ResponseContext> {
     return new Observable(this.sendAsync(context));

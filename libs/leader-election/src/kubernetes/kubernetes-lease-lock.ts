@@ -44,17 +44,11 @@ function toSpec(record: LeaseRecord): V1LeaseSpec {
 export class KubernetesLeaseLock implements LeaseLock {
   readonly description: string;
   private readonly api: CoordinationV1Api;
-  private readonly kubeConfig: KubeConfig;
-  private readonly name: string;
-  private readonly namespace: string;
   private readonly http: KeepAliveHttpLibrary;
 
-  constructor(kubeConfig: KubeConfig, name: string, namespace: string) {
-    this.kubeConfig = kubeConfig;
+  constructor(private readonly kubeConfig: KubeConfig, private readonly name: string, private readonly namespace: string) {
     this.http = new KeepAliveHttpLibrary(kubeConfig);
     this.api = kubeConfig.makeApiClient(CoordinationV1Api);
-    this.name = name;
-    this.namespace = namespace;
     this.description = `lease ${namespace}/${name}`;
   }
 

@@ -9,13 +9,8 @@ export class InMemoryLeaseStore {
   object: LeaseObject | undefined;
   private version = 100;
   readonly watchers = new Set<LeaseWatchHandlers>();
-  readonly name: string;
-  readonly namespace: string;
 
-  constructor(name = 'lease', namespace = 'default') {
-    this.name = name;
-    this.namespace = namespace;
-  }
+  constructor(readonly name = 'lease', readonly namespace = 'default') {}
 
   snapshot(): LeaseSnapshot | undefined {
     return this.object && parseLease(structuredClone(this.object));
@@ -64,11 +59,9 @@ export class InMemoryLeaseLock implements LeaseLock {
   watchSupported = true;
   /** New watches fail at once while set (the watch endpoint is down, requests still work). */
   watchBroken = false;
-  private readonly store: InMemoryLeaseStore;
   private readonly watches = new Set<LeaseWatchHandlers>();
 
-  constructor(store: InMemoryLeaseStore) {
-    this.store = store;
+  constructor(private readonly store: InMemoryLeaseStore) {
     this.description = `lease ${store.namespace}/${store.name}`;
   }
 

@@ -19,6 +19,17 @@ export interface InMemoryLease {
   elector: LeaderElector;
 }
 
+/** The other replica begins a term on the Lease: its own, with the next fencing token. */
+export function putPeerTerm(store: InMemoryLeaseStore, leaseDuration: number, now: Date): void {
+  store.put(recordToSpec({
+    holderIdentity: PEER_IDENTITY,
+    leaseDurationSeconds: Math.ceil(leaseDuration / 1000),
+    acquireTime: now,
+    renewTime: now,
+    leaseTransitions: (store.snapshot()?.record.leaseTransitions ?? -1) + 1,
+  }, formatMicroTime));
+}
+
 export class InMemoryLeaseBackend implements LeaseBackend {
   readonly clock = new FakeClock();
   /** By `namespace/leaseName`. */
@@ -38,13 +49,7 @@ export class InMemoryLeaseBackend implements LeaseBackend {
     const store = new InMemoryLeaseStore(options.leaseName, options.namespace);
     const lock = new InMemoryLeaseLock(store);
     // Another replica leads until the test grants leadership to this one.
-    store.put(recordToSpec({
-      holderIdentity: PEER_IDENTITY,
-      leaseDurationSeconds: Math.ceil(options.leaseDuration / 1000),
-      acquireTime: this.clock.wallNow(),
-      renewTime: this.clock.wallNow(),
-      leaseTransitions: 0,
-    }, formatMicroTime));
+    putPeerTerm(store, options.leaseDuration, this.clock.wallNow());
     const elector = new LeaderElector(options, {
       lock, logger, clock: this.clock,
       random: () => 0,

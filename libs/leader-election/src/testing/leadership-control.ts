@@ -10,7 +10,7 @@ import type { Term } from '../core/term.js';
 import { DEFAULT_ELECTION, LEADER_ELECTORS, LEASE_BACKEND, RESOLVED_OPTIONS } from '../leader-election.constants.js';
 import type { ResolvedLeaderElectionOptions } from '../leader-election.options.js';
 import type { FakeClock } from './fake-clock.js';
-import { InMemoryLeaseBackend, PEER_IDENTITY, type InMemoryLease } from './in-memory-lease.backend.js';
+import { InMemoryLeaseBackend, putPeerTerm, type InMemoryLease } from './in-memory-lease.backend.js';
 
 /** How a test takes leadership away, as it happens in a cluster. */
 export type RevokeReason =
@@ -97,14 +97,7 @@ export class LeadershipControl {
   async revoke(reason: RevokeReason = 'lease-taken', election: string = DEFAULT_ELECTION): Promise<void> {
     const { store, lock, elector } = this.lease(election);
     if (!elector.isLeader()) throw new Error(`this instance does not lead election "${election}": grant() it first`);
-    const takeOver = (): void => {
-      const record = store.snapshot()?.record;
-      const now = this.clock.wallNow();
-      store.put(recordToSpec({
-        holderIdentity: PEER_IDENTITY, leaseDurationSeconds: Math.ceil(elector.options.leaseDuration / 1000),
-        acquireTime: now, renewTime: now, leaseTransitions: (record?.leaseTransitions ?? 0) + 1,
-      }, formatMicroTime));
-    };
+    const takeOver = (): void => putPeerTerm(store, elector.options.leaseDuration, this.clock.wallNow());
     if (reason === 'lease-taken') {
       takeOver();
       await this.clock.advanceUntil(() => !elector.isLeader(), elector.options.retryPeriod, 1);
