@@ -36,7 +36,7 @@ describe('OverlapDetector', () => {
     expect(detector.terms).toBe(2);
     // Keyed by fencing token alone, client-go's two terms 0 look like one that outlived term 7.
     const byToken = new OverlapDetector();
-    for (const line of lines.filter((line) => line.event === 'work')) byToken.observe(line);
+    for (const line of lines) if (line.event === 'work') byToken.observe(line);
     expect(byToken.overlaps()).toEqual(['go (term 0) worked at 2026-01-01T00:00:05.000Z, after ours (term 7) started at 2026-01-01T00:00:03.000Z']);
   });
 });
