@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -124,7 +124,15 @@ describe('the published package', () => {
 
   beforeAll(() => {
     ensureCompatStack();
-    execFileSync('npm', ['pack', '--silent', '--pack-destination', work], { cwd: LIBRARY, stdio: ['ignore', 'ignore', 'inherit'] });
+    // Packed from a fresh build of the sources in a folder of its own (as the package's prepack
+    // does for a publish), so neither a stale file in the workspace's dist nor a rebuild of it
+    // while other suites use it can affect the result.
+    const staging = join(work, 'staging');
+    mkdirSync(staging);
+    cpSync(join(LIBRARY, 'package.json'), join(staging, 'package.json'));
+    execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(LIBRARY, 'tsconfig.lib.json'),
+      '--outDir', join(staging, 'dist'), '--tsBuildInfoFile', join(work, 'library.tsbuildinfo')], { stdio: ['ignore', 'inherit', 'inherit'] });
+    execFileSync('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', work], { cwd: staging, stdio: ['ignore', 'ignore', 'inherit'] });
     tarball = readdirSync(work).find((file) => file.endsWith('.tgz'))!;
   });
 
@@ -135,6 +143,10 @@ describe('the published package', () => {
       expect(listing).toContain(`package/dist/${entry}index.d.ts`);
     }
     expect(listing).not.toMatch(/\.spec\.|src\//);
+    // Every module shipped is built from a source file that exists now (none left over from a rename).
+    for (const file of listing.split('\n').filter((line) => line.endsWith('.js'))) {
+      expect(existsSync(join(LIBRARY, 'src', file.replace(/^package\/dist\//, '').replace(/\.js$/, '.ts'))), file).toBe(true);
+    }
   });
 
   it.each(STACKS)('installs into a fresh Nest app outside the workspace and elects there: $name', async (stack) => {

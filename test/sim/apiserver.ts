@@ -5,9 +5,8 @@
 // etcd is restored from a backup, and hand edits.
 import { LockError } from 'nestjs-lease-election';
 import {
-  parseLease, type LeaseLock, type LeaseObject, type LeaseRecord, type LeaseSnapshot, type LeaseWatchHandlers,
+  formatMicroTime, parseLease, recordToSpec, type LeaseLock, type LeaseObject, type LeaseRecord, type LeaseSnapshot, type LeaseWatchHandlers,
 } from 'nestjs-lease-election/core';
-import { formatMicroTime, recordToSpec } from '../../libs/leader-election/src/core/lease-record.ts';
 import type { Owner, SimWorld } from './world.ts';
 
 export interface NetworkProfile {

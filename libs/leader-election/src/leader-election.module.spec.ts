@@ -4,14 +4,18 @@ import { Injectable, Logger, Module, Scope, type INestApplicationContext, type T
 import { Test } from '@nestjs/testing';
 import { firstValueFrom, skip } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { ElectionEvent } from './core/leader-elector.js';
+import { systemClock } from './core/clock.js';
+import { LeaderElector, type ElectionEvent } from './core/leader-elector.js';
 import type { Term } from './core/term.js';
 import { OnLeader } from './decorators/on-leader.decorator.js';
+import type { LeaseBackend } from './interfaces/lease-backend.interface.js';
+import { LEASE_BACKEND } from './leader-election.constants.js';
 import { LeaderElectionModule } from './leader-election.module.js';
 import { LeaderElectionService } from './leader-election.service.js';
 import { LeaderElectionTestingModule, overrideLeaderElection, type LeaderElectionTestingOptions } from './testing/leader-election-testing.module.js';
 import { LeadershipControl } from './testing/leadership-control.js';
 import { PEER_IDENTITY } from './testing/in-memory-lease.backend.js';
+import { InMemoryLeaseLock, InMemoryLeaseStore } from './testing/in-memory-lease-lock.js';
 
 /** Resolves when the signal aborts. */
 const aborted = (signal: AbortSignal): Promise<void> => new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
@@ -201,12 +205,17 @@ describe('LeaderElectionModule on the testing kit', () => {
     await expect(control.revoke()).rejects.toThrow('this instance does not lead election "default": grant() it first');
   });
 
-  it('LeadershipControl.of() says how to get a kit when the app runs on a cluster', async () => {
-    @Module({ imports: [LeaderElectionModule.forRoot({ leaseName: 'real', kubeConfig: undefined })] })
+  it('LeadershipControl.of() says how to get a kit when the app does not run on one', async () => {
+    @Module({ imports: [LeaderElectionModule.forRoot({ leaseName: 'real' })] })
     class AppModule {}
-    const moduleRef = await Test.createTestingModule({ imports: [AppModule] })
-      .overrideProvider(LeaderElectionService).useValue({}).compile().catch((error: Error) => error);
-    // Without a kubeconfig the real module cannot even start: the error says where it looked.
-    expect(String(moduleRef)).toContain('no Kubernetes configuration found');
+    const notTheKit: LeaseBackend = {
+      clock: systemClock,
+      identity: () => 'pod-a',
+      defaultNamespace: () => 'default',
+      createElector: (options, logger) => new LeaderElector(options, { lock: new InMemoryLeaseLock(new InMemoryLeaseStore()), logger }),
+      attach: () => [],
+    };
+    const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).overrideProvider(LEASE_BACKEND).useValue(notTheKit).compile();
+    expect(() => LeadershipControl.of(moduleRef)).toThrow('this app runs its elections on a cluster: compile its testing module with overrideLeaderElection()');
   });
 });

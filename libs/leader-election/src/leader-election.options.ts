@@ -21,7 +21,6 @@ export interface ResolvedElection {
 }
 
 export interface ResolvedLeaderElectionOptions {
-  identity: string;
   /** Every election by name, the default one first. */
   elections: ReadonlyMap<string, ResolvedElection>;
   healthTolerance: number;
@@ -71,7 +70,6 @@ export function resolveModuleOptions(options: LeaderElectionModuleOptions, backe
   }
   if (problems.length > 0) throw new InvalidElectorOptionsError(problems);
   return {
-    identity,
     elections,
     healthTolerance: tolerance,
     livenessCheck,

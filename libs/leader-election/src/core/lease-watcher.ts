@@ -10,7 +10,7 @@ import type { LeaseSnapshot } from './lease-record.js';
 /** Longest wait before re-opening a failed watch. */
 const MAX_WATCH_BACKOFF_MS = 30_000;
 
-export interface LeaseWatcherHandlers {
+export interface LeaseWatcherEvents {
   /** The Lease as it now is; undefined when it was deleted. */
   onChange(snapshot: LeaseSnapshot | undefined): void;
   /** The watch ended (with the error, if it failed); it is re-opened by itself. */
@@ -29,7 +29,7 @@ export class LeaseWatcher {
     private readonly lock: LeaseLock,
     private readonly clock: Clock,
     private readonly retryPeriod: number,
-    private readonly handlers: LeaseWatcherHandlers,
+    private readonly handlers: LeaseWatcherEvents,
   ) {}
 
   /** Opens the watch, if the lock offers one (a lock may stop offering it: then followers only poll). */

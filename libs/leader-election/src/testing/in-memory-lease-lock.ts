@@ -5,6 +5,9 @@
 import { LockError, type LeaseLock, type LeaseVerb, type LeaseWatchHandlers, type LockErrorKind } from '../core/lease-lock.js';
 import { formatMicroTime, parseLease, recordToSpec, type LeaseObject, type LeaseRecord, type LeaseSnapshot } from '../core/lease-record.js';
 
+/** Node's own queueMicrotask, as settle() takes setImmediate: fake timers installed later leave it alone. */
+const realQueueMicrotask = globalThis.queueMicrotask;
+
 export class InMemoryLeaseStore {
   object: LeaseObject | undefined;
   private version = 100;
@@ -109,12 +112,12 @@ export class InMemoryLeaseLock implements LeaseLock {
       this.requests.watch++;
       if (this.failure || this.watchBroken) {
         const failure = this.failure ?? 'unavailable';
-        queueMicrotask(() => handlers.onClose(new LockError(failure, `watch failed: ${failure}`)));
+        realQueueMicrotask(() => handlers.onClose(new LockError(failure, `watch failed: ${failure}`)));
         return () => {};
       }
       this.watches.add(handlers);
       this.store.watchers.add(handlers);
-      queueMicrotask(() => {
+      realQueueMicrotask(() => {
         handlers.onOpen();
         const snapshot = this.store.snapshot();
         if (snapshot) handlers.onChange(snapshot);

@@ -34,7 +34,7 @@ export class InMemoryLeaseBackend implements LeaseBackend {
   readonly clock = new FakeClock();
   /** By `namespace/leaseName`. */
   readonly leases = new Map<string, InMemoryLease>();
-  /** The code an elector under lossPolicy 'exit' asked to exit with; the process carries on. */
+  /** The code an elector under lossPolicy 'exit' asked to exit with: that elector then stops, the test process carries on. */
   exitCode: number | undefined;
 
   identity(configured: string | undefined): string {
@@ -50,11 +50,13 @@ export class InMemoryLeaseBackend implements LeaseBackend {
     const lock = new InMemoryLeaseLock(store);
     // Another replica leads until the test grants leadership to this one.
     putPeerTerm(store, options.leaseDuration, this.clock.wallNow());
-    const elector = new LeaderElector(options, {
+    const elector: LeaderElector = new LeaderElector(options, {
       lock, logger, clock: this.clock,
       random: () => 0,
+      // As the process would: it takes no further part in the election (the test process carries on).
       exit: (code) => {
         this.exitCode = code;
+        void elector.stop();
       },
     });
     this.leases.set(`${options.namespace}/${options.leaseName}`, { store, lock, elector });

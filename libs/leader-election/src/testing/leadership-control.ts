@@ -65,6 +65,7 @@ export class LeadershipControl {
    */
   async grant(election: string = DEFAULT_ELECTION): Promise<Term> {
     const { store, elector } = this.lease(election);
+    if (this.exitCode !== undefined) throw new Error(`this instance exited (lossPolicy 'exit', code ${this.exitCode}): it leads no more`);
     if (!elector.isRunning) throw new Error('the elections have not started: call app.init() (or createNestApplication().init()) first');
     if (elector.isLeader()) return elector.term!;
     let term: Term | undefined;
@@ -81,7 +82,7 @@ export class LeadershipControl {
         }, formatMicroTime));
       }
       // After a stepDown() this instance sits out a leaseDuration first: that is waited out too.
-      await this.clock.advanceUntil(() => term !== undefined, 2 * elector.options.leaseDuration, 1);
+      await this.waitFor(() => term !== undefined, 2 * elector.options.leaseDuration, `grant(): election "${election}" did not begin a term`);
       return term!;
     } finally {
       subscription.unsubscribe();
@@ -98,21 +99,33 @@ export class LeadershipControl {
     const { store, lock, elector } = this.lease(election);
     if (!elector.isLeader()) throw new Error(`this instance does not lead election "${election}": grant() it first`);
     const takeOver = (): void => putPeerTerm(store, elector.options.leaseDuration, this.clock.wallNow());
+    const failure = lock.failure;
     if (reason === 'lease-taken') {
       takeOver();
-      await this.clock.advanceUntil(() => !elector.isLeader(), elector.options.retryPeriod, 1);
+      await this.waitFor(() => !elector.isLeader(), elector.options.retryPeriod, `revoke(): election "${election}" did not notice the takeover`);
     } else {
       lock.failure = 'unavailable';
-      await this.clock.advanceUntil(() => !elector.isLeader(), elector.options.renewDeadline, 1);
+      await this.waitFor(() => !elector.isLeader(), elector.options.renewDeadline, `revoke(): election "${election}" still leads past renewDeadline`);
     }
     let settled = false;
     void elector.settled().then(() => {
       settled = true;
     });
-    await this.clock.advanceUntil(() => settled, elector.options.settleTimeout + elector.options.renewDeadline, 1);
+    await this.waitFor(() => settled, elector.options.settleTimeout + elector.options.renewDeadline,
+      `revoke(): the work of election "${election}" did not settle`);
     if (reason === 'renew-deadline') {
-      lock.failure = undefined;
+      lock.failure = failure;
       takeOver();
+    }
+  }
+
+  /** Runs the clock timer by timer until `condition` holds; says what did not happen if it never does. */
+  private async waitFor(condition: () => boolean, limitMs: number, what: string): Promise<void> {
+    try {
+      await this.clock.runUntil(condition, limitMs);
+    } catch (error) {
+      throw new Error(`${what} within ${limitMs} ms of fake time (is lease().lock.failure, hang or gate set? does the work end when its signal aborts?)`,
+        { cause: error });
     }
   }
 }
