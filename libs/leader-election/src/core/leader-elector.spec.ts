@@ -378,6 +378,22 @@ describe('LeaderElector', () => {
     expect(a.elector.leader).toBe('b');
   });
 
+  it('stepDown whose release fails still hands over: it sits out until a follower that saw its last write can take the lease', async () => {
+    setup();
+    const a = start(candidate('a'));
+    await clock.advance(1_000);
+    a.lock.failure = 'unavailable'; // the apiserver is slow or gone for a moment: the release does not land
+    await a.elector.stepDown();
+    a.lock.failure = undefined;
+    await clock.advance(100);
+    // A follower that first saw a's last write just after the step-down: it may take over a lease later.
+    const b = start(candidate('b'));
+    await clock.advance(30_000);
+    expect(b.elector.isLeader()).toBe(true);
+    expect(a.elector.isLeader()).toBe(false);
+    expect(a.events.filter((e) => e.type === 'acquired')).toHaveLength(1);
+  });
+
   it('stepDown() called synchronously from inside the work releases only after that work settled', async () => {
     setup();
     let finish: (() => void) | undefined;

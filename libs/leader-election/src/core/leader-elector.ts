@@ -268,8 +268,8 @@ export class LeaderElector {
 
   /**
    * Gives the lease up on purpose and goes back to following: the term's work is aborted and
-   * awaited, the lease released, and this instance sits out for one leaseDuration (or until another
-   * leader appears) so a peer takes over.
+   * awaited, the lease released, and this instance sits out (until another leader appears, or
+   * stepDownSitOut()) so a peer takes over.
    */
   async stepDown(): Promise<void> {
     const state = this.current;
@@ -277,14 +277,24 @@ export class LeaderElector {
       if (!this.acquiring) return this.settling;
       // An attempt in flight may win: it then gives the lease back instead of beginning a term.
       this.stepDownRequested = true;
-      this.holdOffUntil = this.clock.now() + this.options.leaseDuration;
+      this.holdOffUntil = this.clock.now() + this.stepDownSitOut();
       await this.acquiring;
       return this.settling;
     }
-    this.holdOffUntil = this.clock.now() + this.options.leaseDuration;
+    this.holdOffUntil = this.clock.now() + this.stepDownSitOut();
     return this.settle(state, 'stepped-down', async (settled) => {
       if (settled) await this.release(state.record);
     });
+  }
+
+  /**
+   * How long a stepped-down instance sits out when nobody takes over: a leaseDuration, a follower's
+   * longest poll and a request, so that a follower which saw our last write by now can take the
+   * lease even if the release never landed (a slow or unreachable apiserver) and leadership moves
+   * instead of coming straight back. Our own last term would be ours to retake at once.
+   */
+  private stepDownSitOut(): number {
+    return this.options.leaseDuration + (1 + JITTER_FACTOR) * this.options.retryPeriod + this.requestTimeout;
   }
 
   // ---- the loop ----

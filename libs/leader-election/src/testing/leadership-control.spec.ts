@@ -66,7 +66,7 @@ describe('the testing kit', () => {
   it('says what did not happen when a grant cannot succeed', async () => {
     const { app, control } = await boot({ lossPolicy: 'rejoin' });
     control.lease().lock.failure = 'forbidden';
-    await expect(control.grant()).rejects.toThrow('grant(): election "default" did not begin a term within 30000 ms of fake time');
+    await expect(control.grant()).rejects.toThrow('grant(): election "default" did not begin a term within 60000 ms of fake time');
     control.lease().lock.failure = undefined;
     await app.close();
   });

@@ -81,8 +81,8 @@ export class LeadershipControl {
           holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now, leaseTransitions: current?.record.leaseTransitions ?? 0,
         }, formatMicroTime));
       }
-      // After a stepDown() this instance sits out a leaseDuration first: that is waited out too.
-      await this.waitFor(() => term !== undefined, 2 * elector.options.leaseDuration, `grant(): election "${election}" did not begin a term`);
+      // After a stepDown() this instance sits out a while (a leaseDuration and a poll or two) first: that is waited out too.
+      await this.waitFor(() => term !== undefined, 4 * elector.options.leaseDuration, `grant(): election "${election}" did not begin a term`);
       return term!;
     } finally {
       subscription.unsubscribe();
