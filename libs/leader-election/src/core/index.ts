@@ -4,7 +4,9 @@ export { systemClock, type Clock } from './clock.js';
 export { DEFAULT_HEALTH_TOLERANCE_MS, electionHealth, type ElectionHealth } from './election-health.js';
 export { LeaderElector, type ElectionEvent, type LeaderElectorDependencies, type LeaderWork } from './leader-elector.js';
 export { LockError, type LeaseLock, type LeaseVerb, type LeaseWatchHandlers, type LockErrorKind } from './lease-lock.js';
-export { formatMicroTime, parseLease, recordToSpec, type LeaseObject, type LeaseRecord, type LeaseSnapshot } from './lease-record.js';
+export {
+  applyAnnotations, formatMicroTime, parseLease, recordToSpec, type AnnotationChanges, type LeaseObject, type LeaseRecord, type LeaseSnapshot,
+} from './lease-record.js';
 export {
   DEFAULT_TIMINGS, InvalidElectorOptionsError,
   type ElectorLogger, type LeaderElectorOptions, type LeaderElectorTimings, type LossPolicy, type ResolvedElectorOptions,

@@ -780,6 +780,107 @@ describe('LeaderElector', () => {
     });
   });
 
+  describe('annotations a term writes (the record of leader-only scheduled jobs)', () => {
+    const KEY = 'example.com/record';
+    const annotationsOf = (): Record<string, string> => store.snapshot()!.annotations;
+
+    it('a successor finds what the previous term wrote, carried by its release', async () => {
+      setup();
+      let last: Promise<void> | undefined;
+      const a = candidate('a');
+      // Staged after the signal aborted, while the work settles: the release carries it.
+      start(a, async (current) => {
+        await new Promise((resolve) => current.signal.addEventListener('abort', resolve, { once: true }));
+        last = a.elector.annotate(current, { [KEY]: 'two' });
+      });
+      await clock.advance(0);
+      const term = a.elector.term!;
+      expect(a.elector.annotationsAtStart(term)).toEqual({});
+      const written = a.elector.annotate(term, { [KEY]: 'one' });
+      await clock.advance(TIMINGS.retryPeriod); // carried by the next renewal
+      await written;
+      expect(annotationsOf()).toEqual({ [KEY]: 'one' });
+      const b = candidate('b');
+      await a.elector.stop();
+      await last;
+      expect(store.snapshot()!.free).toBe(true);
+      expect(annotationsOf()).toEqual({ [KEY]: 'two' });
+      start(b);
+      await clock.advance(0);
+      expect(b.elector.annotationsAtStart(b.elector.term!)).toEqual({ [KEY]: 'two' });
+    });
+
+    it('flush writes at once, as an early renewal, and coalesces with a renewal in flight', async () => {
+      setup();
+      const a = start(candidate('a'));
+      await clock.advance(0);
+      const term = a.elector.term!;
+      const updates = a.lock.requests.update;
+      await clock.advance(500);
+      await a.elector.annotate(term, { [KEY]: 'now' }, { flush: true });
+      expect(clock.now()).toBe(500);
+      expect(a.lock.requests.update).toBe(updates + 1);
+      expect(annotationsOf()).toEqual({ [KEY]: 'now' });
+      // A slow write in flight does not carry a flush staged after it was sent: the next one goes out right after it.
+      let open!: () => void;
+      a.lock.gate = new Promise((resolve) => (open = resolve));
+      await clock.advance(TIMINGS.retryPeriod); // the renewal is sent and waits at the gate
+      const flushed = a.elector.annotate(term, { [KEY]: 'later' }, { flush: true });
+      const before = a.lock.requests.update;
+      a.lock.gate = undefined;
+      open();
+      await clock.advance(0);
+      await flushed;
+      expect(a.lock.requests.update).toBe(before + 1);
+      expect(annotationsOf()).toEqual({ [KEY]: 'later' });
+    });
+
+    it('keeps annotations written by others (kubectl annotate, a client-go peer) and renews over them', async () => {
+      setup();
+      const a = start(candidate('a'));
+      await clock.advance(0);
+      store.annotate({ 'someone.else/note': 'hi' });
+      await a.elector.annotate(a.elector.term!, { [KEY]: 'mine' }, { flush: true });
+      await clock.advance(TIMINGS.retryPeriod * 3);
+      expect(a.elector.isLeader()).toBe(true);
+      expect(annotationsOf()).toEqual({ 'someone.else/note': 'hi', [KEY]: 'mine' });
+      await a.elector.annotate(a.elector.term!, { [KEY]: null }, { flush: true });
+      expect(annotationsOf()).toEqual({ 'someone.else/note': 'hi' });
+    });
+
+    it('a deposed leader never writes its staged annotations, and is told so', async () => {
+      setup();
+      const a = start(candidate('a'));
+      await clock.advance(0);
+      const term = a.elector.term!;
+      a.lock.failure = 'unavailable';
+      const staged = a.elector.annotate(term, { [KEY]: 'stale' }, { flush: true });
+      const outcome = staged.then(() => 'written', (error: unknown) => error);
+      await clock.advance(TIMINGS.renewDeadline);
+      expect(a.elector.isLeader()).toBe(false);
+      const b = start(candidate('b'));
+      await clock.advance(TIMINGS.leaseDuration);
+      a.lock.failure = undefined;
+      await clock.advance(TIMINGS.retryPeriod * 2);
+      expect(b.elector.isLeader()).toBe(true);
+      expect(await outcome).toBeInstanceOf(LeadershipLostError);
+      expect(annotationsOf()).toEqual({});
+      await expect(a.elector.annotate(term, { [KEY]: 'late' })).rejects.toBeInstanceOf(LeadershipLostError);
+    });
+
+    it('under releaseOnStop false, stop() writes the unwritten annotations and keeps the lease', async () => {
+      setup();
+      const a = start(candidate('a', { releaseOnStop: false }));
+      await clock.advance(0);
+      const term = a.elector.term!;
+      const written = a.elector.annotate(term, { [KEY]: 'kept' });
+      await a.elector.stop();
+      await written;
+      expect(store.holder).toBe('a');
+      expect(annotationsOf()).toEqual({ [KEY]: 'kept' });
+    });
+  });
+
   it('leaves no per-request listener or dependant signal on its lifetime signal (Node 20 keeps every AbortSignal.any dependant)', async () => {
     setup();
     const a = start(candidate('a'));

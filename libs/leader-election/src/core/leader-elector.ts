@@ -29,7 +29,7 @@
 import { BehaviorSubject, Subject, distinctUntilChanged, type Observable } from 'rxjs';
 import { systemClock, type Clock } from './clock.js';
 import { LockError, type LeaseLock } from './lease-lock.js';
-import type { LeaseRecord, LeaseSnapshot } from './lease-record.js';
+import type { AnnotationChanges, LeaseRecord, LeaseSnapshot } from './lease-record.js';
 import { LeaseWatcher } from './lease-watcher.js';
 import {
   JITTER_FACTOR, resolveElectorOptions, type ElectorLogger, type LeaderElectorOptions, type ResolvedElectorOptions,
@@ -80,6 +80,29 @@ interface Observation {
   key: string | undefined;
   /** Monotonic time we saw this version first. */
   at: number;
+}
+
+/**
+ * Annotations a term asked to write (annotate()). Every write of the term carries all of them, up to
+ * and including its release, so a renewal, a flush and the release each leave the latest values.
+ */
+interface StagedAnnotations {
+  term: Term;
+  record: LeaseRecord;
+  changes: Record<string, string | null>;
+  /** How many annotate() calls so far, and how many of them a successful write has carried. */
+  staged: number;
+  written: number;
+  /** annotate({ flush: true }) asked for a write now rather than at the next renewal. */
+  flush: boolean;
+  waiters: Array<{ seq: number; resolve: () => void; reject: (error: Error) => void }>;
+}
+
+/** What one write carries of a term's staged annotations. */
+interface Carried {
+  staged: StagedAnnotations;
+  changes: AnnotationChanges;
+  seq: number;
 }
 
 type AttemptOutcome =
@@ -158,6 +181,10 @@ export class LeaderElector {
    */
   private carriedExpiry = -Infinity;
   private readonly stopController = new AbortController();
+  /** The annotations of the current (or ending) term, until its release. */
+  private staged: StagedAnnotations | undefined;
+  /** The Lease's annotations as each term found them: what its predecessor left. */
+  private readonly startAnnotations = new WeakMap<Term, Readonly<Record<string, string>>>();
 
   /** A watch on the Lease, when the lock offers one: followers act on a release at once. */
   private readonly watcher: LeaseWatcher;
@@ -297,6 +324,67 @@ export class LeaderElector {
     return this.options.leaseDuration + (1 + JITTER_FACTOR) * this.options.retryPeriod + this.requestTimeout;
   }
 
+  // ---- annotations ----
+
+  /**
+   * The Lease's annotations as `term` found them when it began: what the previous holder wrote last,
+   * its release included. Empty for a Lease this instance created.
+   */
+  annotationsAtStart(term: Term): Readonly<Record<string, string>> {
+    const annotations = this.startAnnotations.get(term);
+    if (!annotations) throw new Error(`term ${term.fencingToken} is not a term of ${this.identity}'s elector`);
+    return annotations;
+  }
+
+  /**
+   * Stages annotation changes (null removes a key) for `term`'s writes: every renewal from now on
+   * carries them, and so does the release, even when staged after the term's signal aborted (while
+   * its work settles). Resolves once a write carrying them has succeeded; rejects with a
+   * LeadershipLostError if the term is over without one (the release failed, or did not happen
+   * because the lease was taken, its work did not settle, or releaseOnStop is false and the Lease
+   * no longer holds the term). flush: write now, as an early renewal, rather than at the next one.
+   * Writes stay fenced like every renewal: a deposed leader's changes are never written.
+   */
+  annotate(term: Term, changes: AnnotationChanges, options: { flush?: boolean } = {}): Promise<void> {
+    const staged = this.staged;
+    if (staged?.term !== term) return Promise.reject(lossOf(term));
+    Object.assign(staged.changes, changes);
+    const seq = ++staged.staged;
+    const written = new Promise<void>((resolve, reject) => staged.waiters.push({ seq, resolve, reject }));
+    if (options.flush) {
+      staged.flush = true;
+      if (this.current?.term === term) this.poke();
+    }
+    return written;
+  }
+
+  private carried(term: LeaseRecord | undefined): Carried | undefined {
+    const staged = this.staged;
+    if (!term || !staged || !sameTerm(staged.record, term) || staged.staged === 0) return undefined;
+    return { staged, changes: { ...staged.changes }, seq: staged.staged };
+  }
+
+  /** A write that carried `carried` succeeded. */
+  private wrote(carried: Carried | undefined): void {
+    if (!carried) return;
+    const staged = carried.staged;
+    staged.written = Math.max(staged.written, carried.seq);
+    if (staged.written >= staged.staged) staged.flush = false;
+    staged.waiters = staged.waiters.filter((waiter) => {
+      if (waiter.seq > staged.written) return true;
+      waiter.resolve();
+      return false;
+    });
+  }
+
+  /** The term is over and will write nothing more: annotations not yet written are not going to be. */
+  private dropStaged(term?: LeaseRecord): void {
+    const staged = this.staged;
+    if (!staged || (term && !sameTerm(staged.record, term))) return;
+    this.staged = undefined;
+    for (const waiter of staged.waiters) waiter.reject(lossOf(staged.term));
+  }
+
   // ---- the loop ----
 
   private async runLoop(): Promise<void> {
@@ -415,6 +503,11 @@ export class LeaderElector {
         this.lastRenewalSentAt = outcome.sentAt;
         this.armDeadline(state);
         this.emit({ type: 'renewed', identity: this.identity, latencyMs: this.clock.now() - startedAt });
+        // Annotations flushed while this write was in flight go out now, not a retryPeriod later.
+        if (this.staged?.term === state.term && this.staged.flush) {
+          this.nextAttemptAt = this.clock.now();
+          return;
+        }
         break;
       case 'held':
         this.loseInvoluntarily(state, outcome.holder === undefined ? 'lease-deleted' : 'lease-taken');
@@ -461,11 +554,13 @@ export class LeaderElector {
     try {
       // Fast path: a valid leader overwrites its own cached version without reading first.
       const term = leading ? this.current?.record : undefined;
+      const carried = this.carried(term);
       if (term && this.isLeader() && this.latest && sameTerm(this.latest.record, term)) {
         try {
           const sentAt = this.clock.now();
-          const written = await this.lock.update(this.renewalOf(this.latest.record, wallNow), this.latest, signal);
+          const written = await this.lock.update(this.renewalOf(this.latest.record, wallNow), this.latest, signal, carried?.changes);
           this.remember(written);
+          this.wrote(carried);
           return { kind: 'ours', snapshot: written, newTerm: false, sentAt };
         } catch (error) {
           if (!(error instanceof LockError) || error.kind !== 'conflict') throw error;
@@ -494,8 +589,9 @@ export class LeaderElector {
         if (!sameTerm(record, term)) return { kind: 'held', holder };
         if (!this.isLeader()) return { kind: 'failed', error: new Error('the term expired during renewal') };
         const sentAt = this.clock.now();
-        const written = await this.lock.update(this.renewalOf(record, wallNow), snapshot, signal);
+        const written = await this.lock.update(this.renewalOf(record, wallNow), snapshot, signal, carried?.changes);
         this.remember(written);
+        this.wrote(carried);
         return { kind: 'ours', snapshot: written, newTerm: false, sentAt };
       }
       // A record naming us is ours to take at once only if it is the last term this process won;
@@ -615,6 +711,9 @@ export class LeaderElector {
     };
     this.current = state;
     this.lastTerm = snapshot.record;
+    this.dropStaged();
+    this.staged = { term: state.term, record: snapshot.record, changes: {}, staged: 0, written: 0, flush: false, waiters: [] };
+    this.startAnnotations.set(state.term, snapshot.annotations);
     this.lastRenewalSentAt = sentAt;
     this.armDeadline(state);
     // The work's promise is the term's before anyone hears of the term: a subscriber that steps down waits for it.
@@ -675,7 +774,13 @@ export class LeaderElector {
 
   /** Ends a term and runs what follows (release, exit) as one settling step: no attempt, no stop, in between. */
   private settle(state: TermState, reason: LossReason, then: (settled: boolean) => Promise<void>): Promise<void> {
-    const settling = (async () => then(await this.endTerm(state, reason)))();
+    const settling = (async () => {
+      try {
+        await then(await this.endTerm(state, reason));
+      } finally {
+        this.dropStaged(state.record);
+      }
+    })();
     this.settling = settling.finally(() => {
       this.settling = undefined;
       this.poke();
@@ -703,10 +808,22 @@ export class LeaderElector {
 
   /**
    * Gives the lease up if, and only if, the Lease still holds exactly `term` (a later term of ours,
-   * or another process with our identity, is left alone). Retries on conflict.
+   * or another process with our identity, is left alone), with the term's staged annotations.
+   * Under releaseOnStop false the lease is kept as it is and only annotations still unwritten are
+   * written. Retries on conflict.
    */
   private async release(term: LeaseRecord): Promise<void> {
-    if (!this.options.releaseOnStop || this.unsettledWork) return;
+    try {
+      await this.releaseOnce(term);
+    } finally {
+      this.dropStaged(term);
+    }
+  }
+
+  private async releaseOnce(term: LeaseRecord): Promise<void> {
+    const carried = this.carried(term);
+    const unwritten = carried !== undefined && carried.seq > carried.staged.written;
+    if (this.unsettledWork || !(this.options.releaseOnStop || unwritten)) return;
     const deadline = this.clock.now() + this.options.renewDeadline;
     // Always a fresh read, never the cached version: after a pause, or an etcd restore that reused
     // resourceVersions, the version we last wrote may now name someone else's term.
@@ -717,13 +834,16 @@ export class LeaderElector {
           basedOn ??= await this.lock.get(signal);
           if (!basedOn || !sameTerm(basedOn.record, term)) return undefined;
           const now = this.clock.wallNow();
-          return this.lock.update({
-            ...basedOn.record, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now,
-          }, basedOn, signal);
+          const record = this.options.releaseOnStop
+            ? { ...basedOn.record, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now }
+            : basedOn.record;
+          return this.lock.update(record, basedOn, signal, carried?.changes);
         }, false);
         if (!released) return;
         this.remember(released);
-        this.logger.log(`${this.identity} released ${this.lock.description}`);
+        this.wrote(carried);
+        this.logger.log(this.options.releaseOnStop ? `${this.identity} released ${this.lock.description}`
+          : `${this.identity} wrote its term's last annotations to ${this.lock.description}, which it keeps until it expires`);
         return;
       } catch (error) {
         basedOn = undefined;
@@ -748,6 +868,7 @@ export class LeaderElector {
     }
     // Also covers a term that ended earlier without its release, and one won as stop() was called.
     if (settled && this.lastTerm) await this.release(this.lastTerm);
+    this.dropStaged();
     this.running = false;
     this.lock.close?.();
     this.logger.log(`${this.identity} left the election for ${this.lock.description}`);
@@ -820,6 +941,12 @@ function versionKey(snapshot: LeaseSnapshot): string {
 function sameTerm(a: LeaseRecord, b: LeaseRecord): boolean {
   return a.holderIdentity === b.holderIdentity && a.leaseTransitions === b.leaseTransitions &&
     a.acquireTime?.getTime() === b.acquireTime?.getTime();
+}
+
+/** Why a term's annotations will not be written: the reason it ended. */
+function lossOf(term: Term): Error {
+  const reason: unknown = term.signal.reason;
+  return reason instanceof LeadershipLostError ? reason : new LeadershipLostError('stopped');
 }
 
 function asError(error: unknown): Error {

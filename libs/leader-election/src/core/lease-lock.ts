@@ -1,5 +1,5 @@
 /** The storage a LeaderElector runs on: one Lease, read and written with optimistic concurrency. */
-import type { LeaseRecord, LeaseSnapshot } from './lease-record.js';
+import type { AnnotationChanges, LeaseRecord, LeaseSnapshot } from './lease-record.js';
 
 export type LockErrorKind =
   /** 409: someone else wrote first (or created the Lease first). */
@@ -47,8 +47,11 @@ export interface LeaseLock {
   /** undefined when the Lease does not exist. */
   get(signal: AbortSignal): Promise<LeaseSnapshot | undefined>;
   create(record: LeaseRecord, signal: AbortSignal): Promise<LeaseSnapshot>;
-  /** Writes `record` over `basedOn`, failing with a 'conflict' LockError if the Lease changed since. */
-  update(record: LeaseRecord, basedOn: LeaseSnapshot, signal: AbortSignal): Promise<LeaseSnapshot>;
+  /**
+   * Writes `record` over `basedOn`, failing with a 'conflict' LockError if the Lease changed since.
+   * Everything else in `basedOn.object` is kept, its annotations with `annotations` applied.
+   */
+  update(record: LeaseRecord, basedOn: LeaseSnapshot, signal: AbortSignal, annotations?: AnnotationChanges): Promise<LeaseSnapshot>;
   /** Optional: stream changes of this one Lease. Returns a function that stops the watch. */
   watch?(handlers: LeaseWatchHandlers): () => void;
   /** Optional: release connections once the elector has stopped. */

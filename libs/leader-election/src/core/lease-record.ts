@@ -36,6 +36,37 @@ export interface LeaseSnapshot {
   readonly free: boolean;
   /** The object as stored, so an update keeps fields this library does not own. */
   readonly object: LeaseObject;
+  /** metadata.annotations with string values (others are listed in `problems`). */
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+/** Annotations to set on the Lease with a write; null removes one. */
+export type AnnotationChanges = Readonly<Record<string, string | null>>;
+
+/** `current` with `changes` applied; undefined when nothing is left. */
+export function applyAnnotations(current: Readonly<Record<string, unknown>> | undefined,
+  changes: AnnotationChanges | undefined): Record<string, unknown> | undefined {
+  if (!changes || Object.keys(changes).length === 0) return current && { ...current };
+  const merged: Record<string, unknown> = { ...current };
+  for (const [key, value] of Object.entries(changes)) {
+    if (value === null) delete merged[key];
+    else merged[key] = value;
+  }
+  return Object.keys(merged).length > 0 ? merged : undefined;
+}
+
+function parseAnnotations(value: unknown, problems: string[]): Record<string, string> {
+  const annotations: Record<string, string> = {};
+  if (value === undefined || value === null) return annotations;
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    problems.push(`metadata.annotations is not a map: ${JSON.stringify(value)}`);
+    return annotations;
+  }
+  for (const [key, text] of Object.entries(value)) {
+    if (typeof text === 'string') annotations[key] = text;
+    else problems.push(`metadata.annotations[${JSON.stringify(key)}] is not a string`);
+  }
+  return annotations;
 }
 
 /** The apiserver stores leaseDurationSeconds as an int32; client-go accepts any of them from 1 up. */
@@ -84,9 +115,11 @@ export function parseLease(object: LeaseObject): LeaseSnapshot {
     problems.push(`spec.leaseTransitions is ${JSON.stringify(transitions)}, not a count`);
   }
 
+  const annotations = parseAnnotations(object.metadata?.annotations, problems);
   return {
     resourceVersion,
     object,
+    annotations,
     problems,
     free: holderIdentity === '' && holderReadable,
     record: {

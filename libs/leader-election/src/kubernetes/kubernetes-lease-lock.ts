@@ -7,7 +7,9 @@ import {
   type ConfigurationOptions, type KubeConfig, type ObservableMiddleware, type V1Lease, type V1LeaseSpec,
 } from '@kubernetes/client-node';
 import { LockError, type LeaseLock, type LeaseVerb, type LeaseWatchHandlers } from '../core/lease-lock.js';
-import { parseLease, recordToSpec, type LeaseObject, type LeaseRecord, type LeaseSnapshot } from '../core/lease-record.js';
+import {
+  applyAnnotations, parseLease, recordToSpec, type AnnotationChanges, type LeaseObject, type LeaseRecord, type LeaseSnapshot,
+} from '../core/lease-record.js';
 import { KeepAliveHttpLibrary } from './keep-alive-http.js';
 import { describeRule, leaseRoleRule } from './rbac.js';
 
@@ -76,11 +78,14 @@ export class KubernetesLeaseLock implements LeaseLock {
     }
   }
 
-  async update(record: LeaseRecord, basedOn: LeaseSnapshot, signal: AbortSignal): Promise<LeaseSnapshot> {
+  async update(record: LeaseRecord, basedOn: LeaseSnapshot, signal: AbortSignal, annotations?: AnnotationChanges): Promise<LeaseSnapshot> {
     const stored = basedOn.object as V1Lease;
     const body: V1Lease = {
       ...stored,
-      metadata: { ...stored.metadata, name: this.name, namespace: this.namespace, resourceVersion: basedOn.resourceVersion },
+      metadata: {
+        ...stored.metadata, name: this.name, namespace: this.namespace, resourceVersion: basedOn.resourceVersion,
+        annotations: applyAnnotations(stored.metadata?.annotations, annotations) as Record<string, string> | undefined,
+      },
       // Fields we do not own (strategy, preferredHolder) are kept as they were.
       spec: { ...stored.spec, ...toSpec(record) },
     };

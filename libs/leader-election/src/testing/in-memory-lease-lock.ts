@@ -3,7 +3,9 @@
  * create races, watch events) and fault injection, for fast unit tests of the algorithm.
  */
 import { LockError, type LeaseLock, type LeaseVerb, type LeaseWatchHandlers, type LockErrorKind } from '../core/lease-lock.js';
-import { formatMicroTime, parseLease, recordToSpec, type LeaseObject, type LeaseRecord, type LeaseSnapshot } from '../core/lease-record.js';
+import {
+  applyAnnotations, formatMicroTime, parseLease, recordToSpec, type AnnotationChanges, type LeaseObject, type LeaseRecord, type LeaseSnapshot,
+} from '../core/lease-record.js';
 
 /** Node's own queueMicrotask, as settle() takes setImmediate: fake timers installed later leave it alone. */
 const realQueueMicrotask = globalThis.queueMicrotask;
@@ -19,17 +21,27 @@ export class InMemoryLeaseStore {
     return this.object && parseLease(structuredClone(this.object));
   }
 
-  /** Stores `spec` as-is (a hand edit), bumping the version and notifying watchers. */
-  put(spec: Record<string, unknown> | undefined): LeaseSnapshot {
+  /**
+   * Stores `spec` as-is (a hand edit), bumping the version and notifying watchers. The annotations
+   * stay as they are, with `annotations` applied (null removes one).
+   */
+  put(spec: Record<string, unknown> | undefined, annotations?: AnnotationChanges): LeaseSnapshot {
+    const kept = applyAnnotations(this.object?.metadata?.annotations as Record<string, string> | undefined, annotations);
     this.object = {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
-      metadata: { name: this.name, namespace: this.namespace, resourceVersion: String(++this.version) },
+      metadata: { name: this.name, namespace: this.namespace, resourceVersion: String(++this.version), ...kept ? { annotations: kept } : {} },
       ...(spec === undefined ? {} : { spec: structuredClone(spec) }),
     };
     const snapshot = this.snapshot()!;
     for (const watcher of this.watchers) watcher.onChange(this.snapshot());
     return snapshot;
+  }
+
+  /** Sets (or, with null, removes) annotations by hand, as `kubectl annotate` would. */
+  annotate(annotations: AnnotationChanges): LeaseSnapshot {
+    if (!this.object) throw new Error(`lease ${this.namespace}/${this.name} does not exist`);
+    return this.put(this.object.spec, annotations);
   }
 
   /** etcd restored from an older backup without bumping revisions: the next writes reuse lower versions. */
@@ -95,14 +107,14 @@ export class InMemoryLeaseLock implements LeaseLock {
     });
   }
 
-  update(record: LeaseRecord, basedOn: LeaseSnapshot, signal: AbortSignal): Promise<LeaseSnapshot> {
+  update(record: LeaseRecord, basedOn: LeaseSnapshot, signal: AbortSignal, annotations?: AnnotationChanges): Promise<LeaseSnapshot> {
     return this.request('update', signal, () => {
       const current = this.store.snapshot();
       if (!current) throw new LockError('conflict', `${this.description} was deleted`, { status: 404 });
       if (current.resourceVersion !== basedOn.resourceVersion) {
         throw new LockError('conflict', `${this.description} changed since ${basedOn.resourceVersion}`, { status: 409 });
       }
-      return this.store.put({ ...current.object.spec, ...recordToSpec(record, formatMicroTime) });
+      return this.store.put({ ...current.object.spec, ...recordToSpec(record, formatMicroTime) }, annotations);
     });
   }
 
