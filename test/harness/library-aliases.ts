@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 const source = (path: string): string => fileURLToPath(new URL(`../../libs/leader-election/src/${path}`, import.meta.url));
 
 export const libraryAliases = [
-  ...['core', 'kubernetes', 'metrics', 'terminus', 'testing'].map((subpath) => ({
+  ...['core', 'kubernetes', 'metrics', 'schedule', 'terminus', 'testing'].map((subpath) => ({
     find: new RegExp(`^nestjs-lease-election/${subpath}$`), replacement: source(`${subpath}/index.ts`),
   })),
   { find: /^nestjs-lease-election$/, replacement: source('index.ts') },

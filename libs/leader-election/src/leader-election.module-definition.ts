@@ -1,4 +1,5 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
+import type { LeaderElectionExtension } from './interfaces/leader-election-extension.interface.js';
 import type { LeaderElectionModuleOptions } from './interfaces/leader-election-options.interface.js';
 
 export const {
@@ -8,5 +9,10 @@ export const {
   ASYNC_OPTIONS_TYPE,
 } = new ConfigurableModuleBuilder<LeaderElectionModuleOptions>()
   .setClassMethodName('forRoot')
-  .setExtras({ isGlobal: false }, (definition, extras) => ({ ...definition, global: extras.isGlobal }))
+  .setExtras({ isGlobal: false, extensions: [] as LeaderElectionExtension[] }, (definition, { isGlobal, extensions }) => ({
+    ...definition,
+    global: isGlobal,
+    providers: [...definition.providers ?? [], ...extensions.flatMap((extension) => extension.providers)],
+    exports: [...definition.exports ?? [], ...extensions.flatMap((extension) => extension.exports)],
+  }))
   .build();

@@ -9,6 +9,7 @@ import { resolvedOptionsProvider } from './leader-election.options.js';
 import { LeaderElectionOrchestrator } from './leader-election.orchestrator.js';
 import { LeaderElectionService } from './leader-election.service.js';
 import { leaderElectorsProvider } from './leader-electors.provider.js';
+import { LeaderWorkRegistry } from './leader-work.registry.js';
 
 /** Everything but the backend: the testing module runs the same providers on memory and a fake clock. */
 export const ELECTION_PROVIDERS: Provider[] = [
@@ -16,6 +17,7 @@ export const ELECTION_PROVIDERS: Provider[] = [
   leaderElectorsProvider,
   LeaderElectionService,
   LeaderElectionExplorer,
+  LeaderWorkRegistry,
   LeaderElectionOrchestrator,
   LeaderElectionHealthService,
   LeaderElectionHealthServer,

@@ -14,6 +14,7 @@ import {
   DEFAULT_ELECTION, LEADER_ELECTORS, LEASE_BACKEND, LOGGER_CONTEXT, MAX_RESTART_BACKOFF_MS, RESOLVED_OPTIONS,
 } from './leader-election.constants.js';
 import { LeaderElectionExplorer, type LeaderMethod } from './leader-election.explorer.js';
+import { LeaderWorkRegistry } from './leader-work.registry.js';
 import type { ResolvedLeaderElectionOptions } from './leader-election.options.js';
 
 @Injectable()
@@ -24,6 +25,7 @@ export class LeaderElectionOrchestrator implements OnApplicationBootstrap, OnMod
   constructor(
     @Inject(LEADER_ELECTORS) private readonly electors: Map<string, LeaderElector>,
     private readonly explorer: LeaderElectionExplorer,
+    private readonly works: LeaderWorkRegistry,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedLeaderElectionOptions,
     @Inject(LEASE_BACKEND) private readonly backend: LeaseBackend,
   ) {}
@@ -50,7 +52,10 @@ export class LeaderElectionOrchestrator implements OnApplicationBootstrap, OnMod
 
   private async runTerm(election: string, elector: LeaderElector, term: Term): Promise<void> {
     const policy = this.options.elections.get(election)!.workErrorPolicy;
-    await Promise.all(this.explorer.methodsOf(election).map((method) => this.run(method, method.onError ?? policy, elector, term)));
+    await Promise.all([
+      ...this.explorer.methodsOf(election).map((method) => this.run(method, method.onError ?? policy, elector, term)),
+      ...this.works.of(election).map((work) => work(term)),
+    ]);
   }
 
   private async run(method: LeaderMethod, policy: WorkErrorPolicy, elector: LeaderElector, term: Term): Promise<void> {

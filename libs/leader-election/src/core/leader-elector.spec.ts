@@ -782,7 +782,6 @@ describe('LeaderElector', () => {
 
   describe('annotations a term writes (the record of leader-only scheduled jobs)', () => {
     const KEY = 'example.com/record';
-    const annotationsOf = (): Record<string, string> => store.snapshot()!.annotations;
 
     it('a successor finds what the previous term wrote, carried by its release', async () => {
       setup();
@@ -799,12 +798,12 @@ describe('LeaderElector', () => {
       const written = a.elector.annotate(term, { [KEY]: 'one' });
       await clock.advance(TIMINGS.retryPeriod); // carried by the next renewal
       await written;
-      expect(annotationsOf()).toEqual({ [KEY]: 'one' });
+      expect(store.snapshot()!.annotations).toEqual({ [KEY]: 'one' });
       const b = candidate('b');
       await a.elector.stop();
       await last;
       expect(store.snapshot()!.free).toBe(true);
-      expect(annotationsOf()).toEqual({ [KEY]: 'two' });
+      expect(store.snapshot()!.annotations).toEqual({ [KEY]: 'two' });
       start(b);
       await clock.advance(0);
       expect(b.elector.annotationsAtStart(b.elector.term!)).toEqual({ [KEY]: 'two' });
@@ -820,7 +819,7 @@ describe('LeaderElector', () => {
       await a.elector.annotate(term, { [KEY]: 'now' }, { flush: true });
       expect(clock.now()).toBe(500);
       expect(a.lock.requests.update).toBe(updates + 1);
-      expect(annotationsOf()).toEqual({ [KEY]: 'now' });
+      expect(store.snapshot()!.annotations).toEqual({ [KEY]: 'now' });
       // A slow write in flight does not carry a flush staged after it was sent: the next one goes out right after it.
       let open!: () => void;
       a.lock.gate = new Promise((resolve) => (open = resolve));
@@ -832,7 +831,7 @@ describe('LeaderElector', () => {
       await clock.advance(0);
       await flushed;
       expect(a.lock.requests.update).toBe(before + 1);
-      expect(annotationsOf()).toEqual({ [KEY]: 'later' });
+      expect(store.snapshot()!.annotations).toEqual({ [KEY]: 'later' });
     });
 
     it('keeps annotations written by others (kubectl annotate, a client-go peer) and renews over them', async () => {
@@ -843,9 +842,9 @@ describe('LeaderElector', () => {
       await a.elector.annotate(a.elector.term!, { [KEY]: 'mine' }, { flush: true });
       await clock.advance(TIMINGS.retryPeriod * 3);
       expect(a.elector.isLeader()).toBe(true);
-      expect(annotationsOf()).toEqual({ 'someone.else/note': 'hi', [KEY]: 'mine' });
+      expect(store.snapshot()!.annotations).toEqual({ 'someone.else/note': 'hi', [KEY]: 'mine' });
       await a.elector.annotate(a.elector.term!, { [KEY]: null }, { flush: true });
-      expect(annotationsOf()).toEqual({ 'someone.else/note': 'hi' });
+      expect(store.snapshot()!.annotations).toEqual({ 'someone.else/note': 'hi' });
     });
 
     it('a deposed leader never writes its staged annotations, and is told so', async () => {
@@ -864,7 +863,7 @@ describe('LeaderElector', () => {
       await clock.advance(TIMINGS.retryPeriod * 2);
       expect(b.elector.isLeader()).toBe(true);
       expect(await outcome).toBeInstanceOf(LeadershipLostError);
-      expect(annotationsOf()).toEqual({});
+      expect(store.snapshot()!.annotations).toEqual({});
       await expect(a.elector.annotate(term, { [KEY]: 'late' })).rejects.toBeInstanceOf(LeadershipLostError);
     });
 
@@ -877,7 +876,7 @@ describe('LeaderElector', () => {
       await a.elector.stop();
       await written;
       expect(store.holder).toBe('a');
-      expect(annotationsOf()).toEqual({ [KEY]: 'kept' });
+      expect(store.snapshot()!.annotations).toEqual({ [KEY]: 'kept' });
     });
   });
 

@@ -6,9 +6,9 @@ import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { LockError } from '../core/lease-lock.js';
 import type { LeaderElector } from '../core/leader-elector.js';
 
-type PromClient = typeof import('prom-client');
+export type PromClient = typeof import('prom-client');
 
-async function loadPromClient(): Promise<PromClient> {
+export async function loadPromClient(): Promise<PromClient> {
   try {
     return await import('prom-client');
   } catch (error) {
@@ -25,7 +25,7 @@ export const METRIC_NAMES = {
   errors: 'leader_election_errors_total',
 } as const;
 
-function shared<T>(registry: Registry, name: string, create: () => T): T {
+export function shared<T>(registry: Registry, name: string, create: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? create();
 }
 

@@ -1,5 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
+import type { LeaderElectionExtension } from '../interfaces/leader-election-extension.interface.js';
 import type { LeaderElectionModuleOptions } from '../interfaces/leader-election-options.interface.js';
 import { LEASE_BACKEND } from '../leader-election.constants.js';
 import { ELECTION_EXPORTS, ELECTION_PROVIDERS } from '../leader-election.module.js';
@@ -10,6 +11,8 @@ import { LeadershipControl } from './leadership-control.js';
 /** The module's options without the cluster: no kubeconfig, Events or pod label. */
 export interface LeaderElectionTestingOptions extends Partial<Omit<LeaderElectionModuleOptions, 'kubeConfig' | 'events' | 'leaderLabel'>> {
   isGlobal?: boolean;
+  /** As LeaderElectionModule's, e.g. `[leaderSchedule()]` from nestjs-lease-election/schedule. */
+  extensions?: LeaderElectionExtension[];
 }
 
 /** What overrideLeaderElection() needs of @nestjs/testing's TestingModuleBuilder. */
@@ -32,7 +35,7 @@ export function overrideLeaderElection<Builder extends ProviderOverrides<Builder
  */
 @Module({})
 export class LeaderElectionTestingModule {
-  static forRoot({ isGlobal = false, ...options }: LeaderElectionTestingOptions = {}): DynamicModule {
+  static forRoot({ isGlobal = false, extensions = [], ...options }: LeaderElectionTestingOptions = {}): DynamicModule {
     return {
       module: LeaderElectionTestingModule,
       global: isGlobal,
@@ -41,9 +44,10 @@ export class LeaderElectionTestingModule {
         { provide: LEADER_ELECTION_OPTIONS, useValue: { leaseName: 'test-election', ...options, events: false } },
         { provide: LEASE_BACKEND, useFactory: () => new InMemoryLeaseBackend() },
         ...ELECTION_PROVIDERS,
+        ...extensions.flatMap((extension) => extension.providers),
         LeadershipControl,
       ],
-      exports: [...ELECTION_EXPORTS, LeadershipControl],
+      exports: [...ELECTION_EXPORTS, ...extensions.flatMap((extension) => extension.exports), LeadershipControl],
     };
   }
 }

@@ -1,0 +1,327 @@
+/**
+ * Leader-only scheduled jobs of one election: they run only within this instance's terms, and the
+ * Lease records which ticks are settled, so a successor neither repeats nor loses them.
+ *
+ * Guarantees, given the elector's (terms of different instances never overlap):
+ * - A tick runs only while a term is valid: no run starts after its term's signal aborted, and the
+ *   term's work (every run) settles before the lease is released.
+ * - After each run settles, the job's record (its watermark, below which every tick is settled, and
+ *   the settled ticks above it) is staged on the term and written at once as an early renewal
+ *   ('flush'), or with the next renewal. The release carries the final record, so a graceful
+ *   handover is exactly-once: the successor runs exactly the ticks that were not settled.
+ * - A successor catches up (or, under 'skip', drops and logs) the ticks that fell due since the
+ *   record. After a crash, a tick whose run was in flight, or settled but not yet written, is run
+ *   again under 'catch-up' (at-least-once) and dropped under 'skip' (at-most-once): a run knows its
+ *   tick's identity and the fencing token so it can make the repeat harmless.
+ * - A run that resolves has completed, one that rejects while the term lasts has failed (neither
+ *   is run again); one that rejects after the term's signal aborted was cancelled: the tick stays
+ *   unsettled, for the successor.
+ */
+import { Subject, type Observable } from 'rxjs';
+import type { Clock } from '../core/clock.js';
+import type { LeaderElector } from '../core/leader-elector.js';
+import type { ElectorLogger } from '../core/options.js';
+import { sleep } from '../core/sleep.js';
+import type { Term } from '../core/term.js';
+import { runContextStorage, type RunContext, type Tick, type TickKind } from './run-context.js';
+import { formatScheduleRecord, parseScheduleRecord, type JobRecord } from './schedule-record.js';
+import type { Timetable } from './timetable.js';
+
+/** What a successor does with ticks that fell due while nobody ran them. */
+export type MissedTickPolicy = 'catch-up' | 'skip';
+
+export interface ScheduledJob {
+  /** Stable across replicas and releases: it keys the job's record in the Lease. */
+  readonly name: string;
+  /** Cron and interval jobs. */
+  readonly timetable?: Timetable;
+  /** Timeout jobs: once per term, this many ms after it began. Not recorded, never caught up. */
+  readonly delay?: number;
+  /** As @nestjs/schedule's: a tick that falls due while a run is in flight is skipped. */
+  readonly waitForCompletion: boolean;
+  readonly missed: MissedTickPolicy;
+  /** The most missed ticks one term catches up: the latest ones; older ones are skipped. */
+  readonly maxCatchUp: number;
+  run(context: RunContext): unknown;
+}
+
+export type RunOutcome = 'completed' | 'failed' | 'cancelled';
+
+export type ScheduleEvent =
+  | { type: 'run-started'; tick: Tick; fencingToken: number }
+  | { type: 'run-settled'; tick: Tick; fencingToken: number; outcome: RunOutcome; durationMs: number; error?: Error }
+  /** Ticks not run on purpose: missed before the term under 'skip' (or past maxCatchUp), or due while a run was in flight under waitForCompletion. */
+  | { type: 'ticks-skipped'; job: string; reason: 'missed' | 'overlap'; ticks: Date[] }
+  | { type: 'ticks-caught-up'; job: string; ticks: Date[] }
+  /** A write that carries the tick as settled reached the Lease. */
+  | { type: 'tick-recorded'; tick: Tick; fencingToken: number };
+
+export interface LeaderSchedulerOptions {
+  /** The Lease annotation holding the record. */
+  annotationKey: string;
+  /** 'on-completion': write right after each run settles; 'on-renewal': with the next renewal. */
+  record: 'on-completion' | 'on-renewal';
+}
+
+/** More missed ticks than this are not enumerated: all are skipped. */
+const MAX_MISSED_TICKS = 10_000;
+
+/** A job's ticks in one term: everything up to `cursor` was handled (settled, or open until it settles). */
+class Ledger {
+  readonly open = new Set<number>();
+  readonly settled = new Set<number>();
+
+  constructor(public cursor: number, also: readonly Date[]) {
+    for (const tick of also) this.settled.add(tick.getTime());
+  }
+
+  handle(at: number): void {
+    this.open.add(at);
+    this.cursor = Math.max(this.cursor, at);
+  }
+
+  settle(at: number): void {
+    this.open.delete(at);
+    this.settled.add(at);
+    this.cursor = Math.max(this.cursor, at);
+  }
+
+  /** Every tick up to the watermark is settled; `also` are the settled ones past it. */
+  record(): JobRecord {
+    const watermark = this.open.size > 0 ? Math.min(...this.open) - 1 : this.cursor;
+    const also = [...this.settled].filter((tick) => tick > watermark).sort((a, b) => a - b);
+    for (const tick of this.settled) if (tick <= watermark) this.settled.delete(tick);
+    return { done: new Date(watermark), also: also.map((tick) => new Date(tick)) };
+  }
+}
+
+interface ActiveTerm {
+  term: Term;
+  ledgers: Map<string, Ledger>;
+  /** Records of jobs not registered here (another version of the app, a run-time job not added yet): kept as they are. */
+  carried: Map<string, JobRecord>;
+  loops: Map<string, Promise<void>>;
+  stops: Map<string, AbortController>;
+}
+
+export class LeaderScheduler {
+  private readonly jobs = new Map<string, ScheduledJob>();
+  private active: ActiveTerm | undefined;
+  private readonly eventSubject = new Subject<ScheduleEvent>();
+
+  constructor(
+    readonly elector: LeaderElector,
+    private readonly clock: Clock,
+    private readonly options: LeaderSchedulerOptions,
+    private readonly logger: ElectorLogger,
+  ) {}
+
+  get events$(): Observable<ScheduleEvent> {
+    return this.eventSubject.asObservable();
+  }
+
+  get jobNames(): string[] {
+    return [...this.jobs.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.jobs.has(name);
+  }
+
+  /** Adds a job; during a term it starts at once, catching up from the record like any other. */
+  add(job: ScheduledJob): void {
+    if (this.jobs.has(job.name)) throw new Error(`a leader-only job named "${job.name}" already exists in election ${this.elector.options.leaseName}`);
+    this.jobs.set(job.name, job);
+    if (this.active && this.active.term.isValid()) this.startJob(this.active, job);
+  }
+
+  /** Removes a job: no tick starts any more; resolves once its runs in flight have settled. */
+  async remove(name: string): Promise<void> {
+    if (!this.jobs.delete(name)) throw new Error(`no leader-only job named "${name}"`);
+    const active = this.active;
+    if (!active) return;
+    active.stops.get(name)?.abort();
+    await active.loops.get(name);
+    active.ledgers.delete(name);
+    active.carried.delete(name);
+    this.stage(active);
+  }
+
+  /** The work of one term: every job runs until the term ends, then every run settles. */
+  async runTerm(term: Term): Promise<void> {
+    const annotation = this.elector.annotationsAtStart(term)[this.options.annotationKey];
+    const { jobs: records, problems } = parseScheduleRecord(annotation);
+    if (problems.length > 0) {
+      this.logger.warn(`the schedule record in annotation ${this.options.annotationKey} of ${this.elector.options.leaseName} ` +
+        `cannot be read in full (${problems.join('; ')}): those jobs start afresh, without catching up`);
+    }
+    const active: ActiveTerm = { term, ledgers: new Map(), carried: records, loops: new Map(), stops: new Map() };
+    this.active = active;
+    try {
+      for (const job of this.jobs.values()) this.startJob(active, job);
+      await new Promise<void>((resolve) => {
+        if (term.signal.aborted) resolve();
+        else term.signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+      // Jobs added or removed while waiting are in the map too.
+      while (active.loops.size > 0) await Promise.all(active.loops.values());
+      this.stage(active);
+    } finally {
+      if (this.active === active) this.active = undefined;
+    }
+  }
+
+  private startJob(active: ActiveTerm, job: ScheduledJob): void {
+    const stop = new AbortController();
+    const onTermEnd = (): void => stop.abort();
+    active.term.signal.addEventListener('abort', onTermEnd, { once: true });
+    active.stops.set(job.name, stop);
+    const loop = (job.delay !== undefined ? this.runTimeout(active, job, stop.signal) : this.runTimetable(active, job, stop.signal))
+      .catch((error: unknown) => this.logger.error(`leader-only job ${job.name} stopped: ${String((error as Error)?.stack ?? error)}`))
+      .finally(() => {
+        active.term.signal.removeEventListener('abort', onTermEnd);
+        active.loops.delete(job.name);
+        active.stops.delete(job.name);
+      });
+    active.loops.set(job.name, loop);
+  }
+
+  private async runTimeout(active: ActiveTerm, job: ScheduledJob, stop: AbortSignal): Promise<void> {
+    const at = new Date(active.term.acquiredAt.getTime() + job.delay!);
+    if (await this.waitUntil(at, stop)) await this.runTick(active, job, undefined, at.getTime(), 'scheduled');
+  }
+
+  private async runTimetable(active: ActiveTerm, job: ScheduledJob, stop: AbortSignal): Promise<void> {
+    const timetable = job.timetable!;
+    const ledger = this.openLedger(active, job);
+    for (const at of [...ledger.open].sort((a, b) => a - b)) {
+      // Caught up one after another, at once.
+      if (stop.aborted || !active.term.isValid()) return;
+      await this.runTick(active, job, ledger, at, 'catch-up');
+    }
+    const running = new Set<Promise<void>>();
+    try {
+      for (;;) {
+        let next = timetable.nextAfter(new Date(ledger.cursor));
+        while (next && ledger.settled.has(next.getTime())) next = timetable.nextAfter(next);
+        if (!next || !(await this.waitUntil(next, stop))) return;
+        const at = next.getTime();
+        if (!job.waitForCompletion) {
+          const run = this.runTick(active, job, ledger, at, 'scheduled');
+          running.add(run);
+          void run.finally(() => running.delete(run));
+          continue;
+        }
+        await this.runTick(active, job, ledger, at, 'scheduled');
+        // As cron does under waitForCompletion: ticks that fell due while the run was in flight are skipped.
+        const skipped = this.dueTicks(timetable, ledger, this.clock.wallNow().getTime());
+        if (skipped.length > 0) this.skip(active, job, ledger, skipped, 'overlap');
+      }
+    } finally {
+      await Promise.all(running);
+    }
+  }
+
+  /** The job's ledger for this term, from the record: missed ticks queued to catch up, or skipped. */
+  private openLedger(active: ActiveTerm, job: ScheduledJob): Ledger {
+    const now = this.clock.wallNow().getTime();
+    const previous = active.carried.get(job.name);
+    active.carried.delete(job.name);
+    const ledger = new Ledger(Math.max(now, previous?.done.getTime() ?? now), previous?.also ?? []);
+    active.ledgers.set(job.name, ledger);
+    if (!previous) {
+      this.logger.log(`leader-only job ${job.name} has no record in ${this.elector.options.leaseName}: it starts afresh with the next tick`);
+      return ledger;
+    }
+    ledger.cursor = previous.done.getTime();
+    const missed = this.dueTicks(job.timetable!, ledger, now);
+    ledger.cursor = Math.max(ledger.cursor, now);
+    if (missed.length === 0) return ledger;
+    const runs = job.missed === 'catch-up' && missed.length <= MAX_MISSED_TICKS ? missed.slice(-job.maxCatchUp) : [];
+    const dropped = missed.slice(0, missed.length - runs.length);
+    if (dropped.length > 0) this.skip(active, job, ledger, dropped, 'missed');
+    if (runs.length > 0) {
+      for (const at of runs) ledger.handle(at);
+      this.logger.log(`leader-only job ${job.name}: catching up ${describeTicks(runs)} that fell due before this term ` +
+        `(fencing token ${active.term.fencingToken}) and were not recorded as settled`);
+      this.eventSubject.next({ type: 'ticks-caught-up', job: job.name, ticks: runs.map((at) => new Date(at)) });
+    }
+    return ledger;
+  }
+
+  /** Ticks after the ledger's cursor, up to `until`, not settled yet (at most MAX_MISSED_TICKS + 1). */
+  private dueTicks(timetable: Timetable, ledger: Ledger, until: number): number[] {
+    const due: number[] = [];
+    let next = timetable.nextAfter(new Date(ledger.cursor));
+    while (next && next.getTime() <= until && due.length <= MAX_MISSED_TICKS) {
+      if (!ledger.settled.has(next.getTime())) due.push(next.getTime());
+      next = timetable.nextAfter(next);
+    }
+    return due;
+  }
+
+  private skip(active: ActiveTerm, job: ScheduledJob, ledger: Ledger, ticks: number[], reason: 'missed' | 'overlap'): void {
+    for (const at of ticks) ledger.settle(at);
+    const why = reason === 'missed'
+      ? job.missed === 'skip' ? "fell due before this term (missed: 'skip')" : `fell due before this term, beyond maxCatchUp ${job.maxCatchUp}`
+      : 'fell due while its previous run was in flight (waitForCompletion)';
+    this.logger.warn(`leader-only job ${job.name}: skipped ${describeTicks(ticks)}, which ${why}`);
+    this.eventSubject.next({ type: 'ticks-skipped', job: job.name, reason, ticks: ticks.map((at) => new Date(at)) });
+    this.stage(active);
+  }
+
+  /** Sleeps until the wall clock reaches `at` (timers fire early or late, the wall clock jumps). false if stopped first. */
+  private async waitUntil(at: Date, stop: AbortSignal): Promise<boolean> {
+    for (;;) {
+      if (stop.aborted) return false;
+      const wait = at.getTime() - this.clock.wallNow().getTime();
+      if (wait <= 0) return true;
+      await sleep(wait, stop, this.clock);
+    }
+  }
+
+  private async runTick(active: ActiveTerm, job: ScheduledJob, ledger: Ledger | undefined, at: number, kind: TickKind): Promise<void> {
+    const { term } = active;
+    // Never after the term's signal aborted: isValid() checks the clock, a pause included.
+    if (!term.isValid()) return;
+    const scheduledAt = new Date(at);
+    const tick: Tick = { job: job.name, scheduledAt, id: `${job.name}@${scheduledAt.toISOString()}`, kind };
+    const context: RunContext = { tick, term, signal: term.signal, fencingToken: term.fencingToken };
+    ledger?.handle(at);
+    this.eventSubject.next({ type: 'run-started', tick, fencingToken: term.fencingToken });
+    const startedAt = this.clock.now();
+    let outcome: RunOutcome = 'completed';
+    let failure: Error | undefined;
+    try {
+      await runContextStorage.run(context, async () => job.run(context));
+    } catch (error) {
+      failure = error instanceof Error ? error : new Error(String(error));
+      outcome = term.signal.aborted ? 'cancelled' : 'failed';
+    }
+    const durationMs = this.clock.now() - startedAt;
+    if (outcome === 'failed') this.logger.error(`leader-only job ${job.name} failed on tick ${tick.id}: ${failure!.stack ?? failure!.message}`);
+    this.eventSubject.next({ type: 'run-settled', tick, fencingToken: term.fencingToken, outcome, durationMs, ...failure ? { error: failure } : {} });
+    if (!ledger || outcome === 'cancelled') return;
+    ledger.settle(at);
+    this.stage(active).then(
+      () => this.eventSubject.next({ type: 'tick-recorded', tick, fencingToken: term.fencingToken }),
+      () => { /* the term ended before a write carried it: the successor runs it again under 'catch-up' */ },
+    );
+  }
+
+  /** Stages the record of every job on the term: carried by the next write, or flushed now. */
+  private stage(active: ActiveTerm): Promise<void> {
+    const records = new Map(active.carried);
+    for (const [name, ledger] of active.ledgers) records.set(name, ledger.record());
+    const written = this.elector.annotate(active.term, { [this.options.annotationKey]: formatScheduleRecord(records) },
+      { flush: this.options.record === 'on-completion' });
+    written.catch(() => {});
+    return written;
+  }
+}
+
+function describeTicks(ticks: number[]): string {
+  const first = new Date(ticks[0]).toISOString();
+  if (ticks.length === 1) return `tick ${first}`;
+  return `${ticks.length} ticks (${first} … ${new Date(ticks.at(-1)!).toISOString()})`;
+}
