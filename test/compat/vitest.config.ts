@@ -10,7 +10,7 @@ const here = import.meta.dirname;
 const root = resolve(here, '..', '..');
 const STACK = [
   '@kubernetes/client-node', '@nestjs/common', '@nestjs/config', '@nestjs/core', '@nestjs/platform-express',
-  '@nestjs/terminus', '@nestjs/testing', 'reflect-metadata', 'rxjs', 'vitest',
+  '@nestjs/schedule', '@nestjs/terminus', '@nestjs/testing', 'reflect-metadata', 'rxjs', 'vitest',
 ];
 
 // `npm --prefix test/compat test` puts this folder's Node 20 first on PATH; anything else is a mistake.

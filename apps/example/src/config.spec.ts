@@ -36,6 +36,17 @@ describe('example flags', () => {
     expect(() => parseConfig([], { LOSS_POLICY: 'ignore' })).toThrow('--loss-policy must be exit or rejoin, got "ignore"');
   });
 
+  it('--schedule catch-up|skip turns the leader-only jobs on; --tick-work-ms and --tick-style shape their runs', () => {
+    expect(parseConfig([], {})).toMatchObject({ schedule: undefined, tickWorkMs: 300, tickStyle: 'signal' });
+    expect(parseConfig(['--schedule', 'skip', '--tick-work-ms', '50', '--tick-style', 'ignore'], {}))
+      .toMatchObject({ schedule: 'skip', tickWorkMs: 50, tickStyle: 'ignore' });
+    expect(parseConfig([], { SCHEDULE: 'catch-up', TICK_WORK_MS: '0', TICK_STYLE: 'valid' }))
+      .toMatchObject({ schedule: 'catch-up', tickWorkMs: 0, tickStyle: 'valid' });
+    expect(() => parseConfig(['--schedule', 'always'], {})).toThrow('--schedule must be catch-up or skip, got "always"');
+    expect(() => parseConfig(['--tick-work-ms', '1.5'], {})).toThrow('--tick-work-ms must be a whole number of milliseconds, got "1.5"');
+    expect(() => parseConfig(['--tick-style', 'abort'], {})).toThrow('--tick-style must be signal or valid or ignore, got "abort"');
+  });
+
   it('rejects unknown flags', () => {
     expect(() => parseConfig(['--without-election'], {})).toThrow("Unknown option '--without-election'");
   });

@@ -13,7 +13,16 @@ export interface ExampleConfig {
   lossPolicy?: 'exit' | 'rejoin';
   /** How the leader's loop decides it may still act; see reconciler.service.ts. */
   workStyle: WorkStyle;
+  /** Leader-only scheduled jobs (tick-jobs.service.ts) with this missed-tick policy; off when undefined. */
+  schedule?: 'catch-up' | 'skip';
+  /** How long each run of a scheduled job works, in ms. */
+  tickWorkMs: number;
+  /** How a run of a scheduled job reacts to its term ending; see tick-jobs.service.ts. */
+  tickStyle: TickStyle;
 }
+
+export const TICK_STYLES = ['signal', 'valid', 'ignore'] as const;
+export type TickStyle = (typeof TICK_STYLES)[number];
 
 export const WORK_STYLES = ['valid', 'signal'] as const;
 export type WorkStyle = (typeof WORK_STYLES)[number];
@@ -29,11 +38,17 @@ export const USAGE = `usage: example [flags]
   --retry-period SECONDS            default 2 (env RETRY_PERIOD)
   --loss-policy exit|rejoin         after losing leadership involuntarily (env LOSS_POLICY; default exit)
   --work-style valid|signal         how the leader's loop checks it still leads (env WORK_STYLE; default valid):
-                                    valid = term.isValid() before each pass, signal = only term.signal`;
+                                    valid = term.isValid() before each pass, signal = only term.signal
+  --schedule catch-up|skip          run the leader-only jobs 'tick' (cron, every second, UTC) and 'heartbeat'
+                                    (every 1.5 s), with this policy for missed ticks (env SCHEDULE; default off)
+  --tick-work-ms MS                 how long each run works (env TICK_WORK_MS; default 300)
+  --tick-style signal|valid|ignore  how a run meets the end of its term (env TICK_STYLE; default signal):
+                                    signal = rejects when term.signal aborts, valid = checks term.isValid()
+                                    every 50 ms and throws, ignore = finishes its work regardless`;
 
-function workStyle(value: string): WorkStyle {
-  if ((WORK_STYLES as readonly string[]).includes(value)) return value as WorkStyle;
-  throw new Error(`--work-style must be valid or signal, got ${JSON.stringify(value)}`);
+function oneOf<T extends string>(flag: string, allowed: readonly T[], value: string | undefined): T | undefined {
+  if (value === undefined || (allowed as readonly string[]).includes(value)) return value as T | undefined;
+  throw new Error(`--${flag} must be ${allowed.join(' or ')}, got ${JSON.stringify(value)}`);
 }
 
 function seconds(flag: string, value: string | undefined): number | undefined {
@@ -41,11 +56,6 @@ function seconds(flag: string, value: string | undefined): number | undefined {
   const parsed = Number(value);
   if (!Number.isFinite(parsed) || parsed <= 0) throw new Error(`--${flag} must be a positive number of seconds, got ${JSON.stringify(value)}`);
   return Math.round(parsed * 1000);
-}
-
-function lossPolicy(value: string | undefined): 'exit' | 'rejoin' | undefined {
-  if (value === undefined || value === 'exit' || value === 'rejoin') return value;
-  throw new Error(`--loss-policy must be exit or rejoin, got ${JSON.stringify(value)}`);
 }
 
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ExampleConfig {
@@ -63,6 +73,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ExampleConf
       'retry-period': { type: 'string' },
       'loss-policy': { type: 'string' },
       'work-style': { type: 'string' },
+      schedule: { type: 'string' },
+      'tick-work-ms': { type: 'string' },
+      'tick-style': { type: 'string' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -71,6 +84,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ExampleConf
   const portText = values.port ?? (env.PORT || undefined) ?? '8080';
   const port = Number(portText);
   if (!/^\d+$/.test(portText) || port > 65535) throw new Error(`--port must be a TCP port, got ${JSON.stringify(portText)}`);
+  const tickWorkText = values['tick-work-ms'] ?? (env.TICK_WORK_MS || undefined) ?? '300';
+  if (!/^\d+$/.test(tickWorkText)) throw new Error(`--tick-work-ms must be a whole number of milliseconds, got ${JSON.stringify(tickWorkText)}`);
   return {
     kubeConfig: values['kube-config'] ?? values.kubeconfig ?? (env.KUBECONFIG || undefined),
     identity: values.id ?? (env.POD_NAME || undefined),
@@ -80,7 +95,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ExampleConf
     leaseDuration: seconds('lease-duration', values['lease-duration'] ?? env.LEASE_DURATION),
     renewDeadline: seconds('renew-deadline', values['renew-deadline'] ?? env.RENEW_DEADLINE),
     retryPeriod: seconds('retry-period', values['retry-period'] ?? env.RETRY_PERIOD),
-    lossPolicy: lossPolicy(values['loss-policy'] ?? env.LOSS_POLICY),
-    workStyle: workStyle(values['work-style'] ?? (env.WORK_STYLE || 'valid')),
+    lossPolicy: oneOf('loss-policy', ['exit', 'rejoin'] as const, values['loss-policy'] ?? env.LOSS_POLICY),
+    workStyle: oneOf('work-style', WORK_STYLES, values['work-style'] ?? (env.WORK_STYLE || undefined)) ?? 'valid',
+    schedule: oneOf('schedule', ['catch-up', 'skip'] as const, values.schedule ?? (env.SCHEDULE || undefined)),
+    tickWorkMs: Number(tickWorkText),
+    tickStyle: oneOf('tick-style', TICK_STYLES, values['tick-style'] ?? (env.TICK_STYLE || undefined)) ?? 'signal',
   };
 }

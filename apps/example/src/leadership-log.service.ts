@@ -6,8 +6,10 @@
  */
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { LeaderElectionService, type Term } from 'nestjs-lease-election';
+import type { Tick } from 'nestjs-lease-election/schedule';
 
-export type LeadershipEvent = 'ready' | 'new-leader' | 'started-leading' | 'work' | 'stopped-leading' | 'error';
+export type LeadershipEvent = 'ready' | 'new-leader' | 'started-leading' | 'work' | 'stopped-leading' | 'error'
+  | 'tick-start' | 'tick-end' | 'tick-recorded' | 'ticks-skipped' | 'ticks-caught-up';
 
 @Injectable()
 export class LeadershipLog implements OnModuleInit {
@@ -31,6 +33,16 @@ export class LeadershipLog implements OnModuleInit {
   /** A pass of the leader's work, stamped with `startedAt`: a time taken before it checked that the term was still valid. */
   work(term: Term, details: Record<string, unknown>, startedAt: Date): void {
     this.write('work', { leader: term.identity, term: term.fencingToken, ...details }, startedAt);
+  }
+
+  /** A run of a leader-only job, or its tick written to the Lease as settled. */
+  tick(event: 'tick-start' | 'tick-end' | 'tick-recorded', tick: Tick, fencingToken: number, details: Record<string, unknown> = {}): void {
+    this.write(event, { job: tick.job, tick: tick.scheduledAt.toISOString(), kind: tick.kind, term: fencingToken, ...details });
+  }
+
+  /** Ticks a new leader catches up, or skips. */
+  ticks(event: 'ticks-skipped' | 'ticks-caught-up', job: string, ticks: Date[], reason?: string): void {
+    this.write(event, { job, ticks: ticks.map((tick) => tick.toISOString()), ...reason ? { reason } : {} });
   }
 
   private write(event: LeadershipEvent, fields: Record<string, unknown>, at = new Date()): void {
