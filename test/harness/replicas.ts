@@ -17,7 +17,9 @@ export type Implementation = { kind: 'example' } | { kind: 'client-go'; binary: 
 export interface ReplicaLine {
   time: string;
   id: string;
-  event: 'ready' | 'new-leader' | 'started-leading' | 'work' | 'stopped-leading' | 'error';
+  event: 'ready' | 'new-leader' | 'started-leading' | 'work' | 'stopped-leading' | 'error'
+    // Leader-only scheduled jobs (--schedule): a run's start and end, a tick recorded in the Lease, ticks caught up or skipped.
+    | 'tick-start' | 'tick-end' | 'tick-recorded' | 'ticks-caught-up' | 'ticks-skipped';
   leader: string | null;
   term: number | null;
   [key: string]: unknown;
@@ -41,6 +43,7 @@ export interface ReplicaOptions {
 
 export class Replica {
   readonly id: string;
+  readonly namespace: string;
   readonly process: ChildProcess;
   /** How the process ended. Nest re-raises SIGTERM after a clean shutdown, so that counts as clean. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; clean: boolean }>;
@@ -53,6 +56,7 @@ export class Replica {
 
   constructor(options: ReplicaOptions) {
     this.id = options.id;
+    this.namespace = options.namespace;
     const timings = options.timings;
     const implementation = options.implementation ?? { kind: 'example' };
     const args = [

@@ -121,4 +121,111 @@ describe('leader-only scheduled jobs', () => {
     expect(new Date(released.jobs.tick.done).getTime()).toBe(Date.parse(inFlight.slice('tick@'.length)) - 1);
     await app.close();
   });
+
+  describe('a new leader and the ticks that fell due before its term', () => {
+    /** The previous leader's record: every tick up to `done` settled, and `also` after it. */
+    function seed(control: LeadershipControl, done: number, also: number[] = []): void {
+      control.lease().store.annotate({ [DEFAULT_ANNOTATION_KEY]: JSON.stringify({ v: 1, jobs: { tick: {
+        done: new Date(done).toISOString(), also: also.map((tick) => new Date(tick).toISOString()) } } }) });
+    }
+    const second = (control: LeadershipControl): number => Math.floor(control.clock.wallNow().getTime() / SECOND) * SECOND;
+
+    it("'catch-up' runs each unsettled tick once, at once, and not the settled ones", async () => {
+      const { app, control, jobs } = await boot();
+      const now = second(control);
+      seed(control, now - 5 * SECOND, [now - 3 * SECOND]);
+      await control.grant();
+      const caughtUp = jobs.runs.filter((run) => run.kind === 'catch-up').map((run) => run.id);
+      expect(caughtUp).toEqual([4, 2, 1, 0].map((k) => `tick@${new Date(now - k * SECOND).toISOString()}`));
+      await control.advance(2 * SECOND);
+      const scheduled = jobs.runs.filter((run) => run.kind === 'scheduled').map((run) => run.id);
+      expect(scheduled).toEqual([1, 2].map((k) => `tick@${new Date(now + k * SECOND).toISOString()}`));
+      await app.close();
+    });
+
+    it("'skip' drops them and says so; maxCatchUp bounds 'catch-up' to the latest ones", async () => {
+      const skipping = await boot({ missed: 'skip' });
+      const now = second(skipping.control);
+      seed(skipping.control, now - 5 * SECOND);
+      await skipping.control.grant();
+      await skipping.control.advance(SECOND);
+      expect(skipping.jobs.runs.map((run) => run.kind)).toEqual(['scheduled']);
+      expect(vi.mocked(Logger.prototype.warn).mock.calls.flat().join('\n')).toContain('leader-only job tick: skipped 5 ticks');
+      await skipping.app.close();
+
+      const bounded = await boot({ maxCatchUp: 2 });
+      seed(bounded.control, now - 5 * SECOND);
+      await bounded.control.grant();
+      expect(bounded.jobs.runs.filter((run) => run.kind === 'catch-up').map((run) => run.id))
+        .toEqual([1, 0].map((k) => `tick@${new Date(now - k * SECOND).toISOString()}`));
+      await bounded.app.close();
+    });
+  });
+
+  it('a run that ignores its signal past settleTimeout: the lease is left to expire, and the tick stays unsettled for the successor', async () => {
+    const { app, control, jobs } = await boot();
+    await control.grant();
+    await control.advance(SECOND);
+    const settledRecord = control.lease().store.snapshot()!.annotations[DEFAULT_ANNOTATION_KEY];
+    jobs.workMs = 0;
+    // A run that never ends, whatever its signal says.
+    vi.spyOn(jobs, 'tick').mockImplementation(() => new Promise(() => {}));
+    await control.advance(SECOND);
+    void app.get(LeaderElectionService).stepDown();
+    await control.advance(60 * SECOND); // past settleTimeout (30 s)
+    const lease = control.lease().store.snapshot()!;
+    expect(lease.record.holderIdentity).toBe('this-instance'); // not released: left to expire
+    expect(lease.annotations[DEFAULT_ANNOTATION_KEY]).toBe(settledRecord);
+    await app.close();
+  });
+
+  it('says what is wrong with the options, all at once, when the module is built', () => {
+    expect(() => leaderSchedule({ missed: 'twice' as 'skip', maxCatchUp: -1, annotationKey: 'kubernetes.io/x', record: 'never' as 'on-renewal' }))
+      .toThrow(/missed must be 'catch-up' or 'skip'[\s\S]*maxCatchUp must be a whole number[\s\S]*annotationKey must be[\s\S]*record must be/);
+  });
+
+  it('fails at startup for a @LeaderOnly() without a schedule, an unknown election, and duplicate names', async () => {
+    @Injectable()
+    class Wrong {
+      @LeaderOnly()
+      notScheduled(): void {}
+
+      @Cron('* * * * * *', { name: 'dup', timeZone: 'UTC' })
+      @LeaderOnly('nowhere')
+      elsewhere(): void {}
+
+      @Interval('dup', 1000)
+      @LeaderOnly()
+      one(): void {}
+
+      @Timeout('dup', 1000)
+      @LeaderOnly()
+      two(): void {}
+    }
+    const building = Test.createTestingModule({
+      imports: [ScheduleModule.forRoot(), LeaderElectionTestingModule.forRoot({ extensions: [leaderSchedule()] })],
+      providers: [Wrong],
+    }).compile();
+    await expect(building).rejects.toThrow(/Wrong.notScheduled is @LeaderOnly\(\) but has no @Cron[\s\S]*no election named "nowhere"[\s\S]*Wrong.two and Wrong.one are both leader-only job "dup"/);
+  });
+
+  it('checks the @nestjs/schedule metadata it reads: the keys and kinds of the installed version', () => {
+    class Probe {
+      @Cron('* * * * * *', { name: 'c', timeZone: 'UTC' })
+      c(): void {}
+
+      @Interval('i', 10)
+      i(): void {}
+
+      @Timeout('t', 20)
+      t(): void {}
+    }
+    const read = (method: object): unknown[] => ['SCHEDULER_TYPE', 'SCHEDULER_NAME'].map((key) => Reflect.getMetadata(key, method));
+    expect(read(Probe.prototype.c)).toEqual([1, 'c']);
+    expect(read(Probe.prototype.t)).toEqual([2, 't']);
+    expect(read(Probe.prototype.i)).toEqual([3, 'i']);
+    expect(Reflect.getMetadata('SCHEDULE_CRON_OPTIONS', Probe.prototype.c)).toMatchObject({ cronTime: '* * * * * *', timeZone: 'UTC' });
+    expect(Reflect.getMetadata('SCHEDULE_INTERVAL_OPTIONS', Probe.prototype.i)).toEqual({ timeout: 10 });
+    expect(Reflect.getMetadata('SCHEDULE_TIMEOUT_OPTIONS', Probe.prototype.t)).toEqual({ timeout: 20 });
+  });
 });
