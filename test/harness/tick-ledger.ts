@@ -69,7 +69,8 @@ export class TickLedger {
   }
 
   /** Pairs of `runs` on different replicas whose spans overlap (a run never ended lasts until its process was killed). */
-  overlaps(runs: TickRun[]): string[] {
+  overlaps(unsorted: TickRun[]): string[] {
+    const runs = [...unsorted].sort((a, b) => a.start - b.start);
     const until = (run: TickRun): number => run.end ?? this.killedAt.get(run.replica) ?? Infinity;
     const found: string[] = [];
     for (let i = 0; i < runs.length; i++) {

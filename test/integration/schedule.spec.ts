@@ -1,7 +1,7 @@
 // Leader-only scheduled jobs on the real control plane: replicas of the example with --schedule,
 // through SIGTERM handovers and SIGKILL failovers, every tick accounted for by its identity.
 import { CoordinationV1Api } from '@kubernetes/client-node';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterEach, describe, expect, inject, it } from 'vitest';
 import { nextLine, Replica } from '../harness/replicas.ts';
 import { TestCluster } from '../harness/test-cluster.ts';
 import { TickLedger, ticksBetween, type TickRun } from '../harness/tick-ledger.ts';
@@ -31,7 +31,8 @@ describe('leader-only scheduled jobs on the real control plane', () => {
   const ledger = new TickLedger(() => replicas);
   let count = 0;
 
-  afterAll(async () => {
+  // Each test's replicas end with it, so the next test has the machine to itself.
+  afterEach(async () => {
     for (const replica of replicas) replica.signal('SIGKILL');
     await Promise.all(replicas.map((replica) => replica.exited));
   });
@@ -45,8 +46,7 @@ describe('leader-only scheduled jobs on the real control plane', () => {
   }
 
   const alive = (namespace: string): Replica[] => replicas.filter((replica) =>
-    replica.lines.some((line) => line.event === 'ready') && replica.process.exitCode === null && replica.process.signalCode === null &&
-    replica.namespace === namespace);
+    replica.namespace === namespace && replica.process.exitCode === null && replica.process.signalCode === null);
 
   /**
    * Rounds of handover (SIGTERM) and failover (SIGKILL) of whoever leads, each hitting a run in
@@ -56,18 +56,31 @@ describe('leader-only scheduled jobs on the real control plane', () => {
     const add = (): Replica => start(namespace, args);
     for (let i = 0; i < 3; i++) add();
     await ticksRun(replicas, 3);
-    for (const fault of plan) {
-      const current = alive(namespace);
-      const victim = leader(current);
-      // Mid-run: right after one of its runs starts; or right after one ends, before its record may have landed.
-      const moment = fault === 'SIGKILL-after-end' ? 'tick-end' : 'tick-start';
-      await nextLine([victim], (line) => line.event === moment && line.job === 'tick', WAIT, `${victim.id} to ${moment}`);
-      if (fault === 'SIGTERM') victim.signal('SIGTERM');
-      else ledger.kill(victim);
-      await victim.exited;
-      add();
-      await ticksRun(current.filter((replica) => replica !== victim), 4);
+    for (const [round, fault] of plan.entries()) {
+      try {
+        await faultRound(namespace, fault, add);
+      } catch (error) {
+        // What each replica of this namespace last said, to see who led and who waited.
+        const lines = replicas.filter((replica) => replica.namespace === namespace).map((replica) =>
+          `${replica.id}: ${replica.lines.filter((line) => line.event !== 'work').slice(-6).map((line) => JSON.stringify(line)).join('\n    ')}` +
+          `\n  stderr: ${replica.log.split('\n').slice(-8).join('\n    ')}`);
+        throw new Error(`round ${round} (${fault}) failed: ${(error as Error).message}\n${lines.join('\n')}`, { cause: error });
+      }
     }
+  }
+
+  async function faultRound(namespace: string, fault: 'SIGTERM' | 'SIGKILL' | 'SIGKILL-after-end', add: () => Replica): Promise<void> {
+    const current = alive(namespace);
+    const victim = leader(current);
+    // Mid-run: right after one of its runs starts; or right after one ends, before its record may have landed.
+    const moment = fault === 'SIGKILL-after-end' ? 'tick-end' : 'tick-start';
+    await nextLine([victim], (line) => line.event === moment && line.job === 'tick', WAIT, `${victim.id} to ${moment}`);
+    if (fault === 'SIGTERM') victim.signal('SIGTERM');
+    else ledger.kill(victim);
+    await victim.exited;
+    add();
+    // Whoever takes over: a replica that was following, or (after a release or an expiry) the one just started.
+    await ticksRun(alive(namespace), 5);
   }
 
   interface Accounting {
@@ -111,7 +124,7 @@ describe('leader-only scheduled jobs on the real control plane', () => {
     const namespace = await cluster.createNamespace('schedule');
     const args = ['--schedule', 'catch-up', '--tick-work-ms', '300', '--work-style', 'signal'];
     await rounds(namespace, args, ['SIGTERM', 'SIGKILL', 'SIGTERM', 'SIGTERM', 'SIGKILL-after-end', 'SIGTERM', 'SIGKILL',
-      'SIGTERM', 'SIGKILL', 'SIGTERM', 'SIGTERM', 'SIGKILL-after-end', 'SIGTERM', 'SIGKILL']);
+      'SIGTERM', 'SIGKILL', 'SIGTERM', 'SIGTERM', 'SIGKILL-after-end', 'SIGTERM', 'SIGKILL', 'SIGTERM', 'SIGKILL', 'SIGTERM', 'SIGTERM']);
     const lease = await cluster.admin.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: 'scheduled', namespace });
     const record = JSON.parse(lease.metadata!.annotations!['nestjs-lease-election/schedule']) as { jobs: Record<string, unknown> };
     expect(Object.keys(record.jobs).sort()).toEqual(['heartbeat', 'tick']);

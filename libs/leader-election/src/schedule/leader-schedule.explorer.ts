@@ -35,7 +35,7 @@ const HANDED_OFF_METADATA = 'nestjs-lease-election:handed-off-schedule';
 interface DeclaredSchedule {
   type: number;
   name: string | undefined;
-  cron?: CronSchedule & { waitForCompletion?: boolean; disabled?: boolean };
+  cron?: CronSchedule & { waitForCompletion?: boolean; disabled?: boolean; initialDelay?: number };
   ms?: number;
 }
 
@@ -137,6 +137,10 @@ export class LeaderScheduleExplorer {
       case SCHEDULER_TYPES.cron: {
         const cron = schedule.cron!;
         if (cron.disabled) return undefined;
+        if (cron.initialDelay) {
+          throw new Error('initialDelay is not supported on leader-only jobs (a leader that just took over has ticks to catch up, ' +
+            'not a start-up to wait for): drop it, or keep the job on every replica with @LeaderOnly(false)');
+        }
         if (cron.timeZone === undefined && cron.utcOffset === undefined && typeof cron.cronTime === 'string') {
           this.logger.warn(`leader-only cron job ${name} sets no timeZone: its ticks follow each replica's own time zone ` +
             `(here ${Intl.DateTimeFormat().resolvedOptions().timeZone}), so replicas in different zones disagree on them`);

@@ -19,6 +19,6 @@ export function leaderSchedule(options?: LeaderScheduleOptions): LeaderElectionE
       LeaderSchedulerRegistry,
       ScheduledRun,
     ],
-    exports: [LeaderSchedulerRegistry, ScheduledRun],
+    exports: [LeaderSchedulerRegistry, ScheduledRun, LeaderSchedules],
   };
 }

@@ -60,6 +60,15 @@ class Jobs {
   }
 }
 
+/** The previous leader's record: every tick up to `done` settled, and `also` after it. */
+function seed(control: LeadershipControl, done: number, also: number[] = []): void {
+  control.lease().store.annotate({ [DEFAULT_ANNOTATION_KEY]: JSON.stringify({ v: 1, jobs: { tick: {
+    done: new Date(done).toISOString(), also: also.map((tick) => new Date(tick).toISOString()) } } }) });
+}
+const second = (control: LeadershipControl): number => Math.floor(control.clock.wallNow().getTime() / SECOND) * SECOND;
+
+const read = (method: object): unknown[] => ['SCHEDULER_TYPE', 'SCHEDULER_NAME'].map((key) => Reflect.getMetadata(key, method));
+
 async function boot(options: LeaderScheduleOptions = {}) {
   const moduleRef = await Test.createTestingModule({
     imports: [ScheduleModule.forRoot(), LeaderElectionTestingModule.forRoot({ extensions: [leaderSchedule(options)] })],
@@ -123,13 +132,6 @@ describe('leader-only scheduled jobs', () => {
   });
 
   describe('a new leader and the ticks that fell due before its term', () => {
-    /** The previous leader's record: every tick up to `done` settled, and `also` after it. */
-    function seed(control: LeadershipControl, done: number, also: number[] = []): void {
-      control.lease().store.annotate({ [DEFAULT_ANNOTATION_KEY]: JSON.stringify({ v: 1, jobs: { tick: {
-        done: new Date(done).toISOString(), also: also.map((tick) => new Date(tick).toISOString()) } } }) });
-    }
-    const second = (control: LeadershipControl): number => Math.floor(control.clock.wallNow().getTime() / SECOND) * SECOND;
-
     it("'catch-up' runs each unsettled tick once, at once, and not the settled ones", async () => {
       const { app, control, jobs } = await boot();
       const now = second(control);
@@ -201,12 +203,16 @@ describe('leader-only scheduled jobs', () => {
       @Timeout('dup', 1000)
       @LeaderOnly()
       two(): void {}
+
+      @Cron('* * * * * *', { timeZone: 'UTC', initialDelay: 5000 })
+      @LeaderOnly()
+      delayed(): void {}
     }
     const building = Test.createTestingModule({
       imports: [ScheduleModule.forRoot(), LeaderElectionTestingModule.forRoot({ extensions: [leaderSchedule()] })],
       providers: [Wrong],
     }).compile();
-    await expect(building).rejects.toThrow(/Wrong.notScheduled is @LeaderOnly\(\) but has no @Cron[\s\S]*no election named "nowhere"[\s\S]*Wrong.two and Wrong.one are both leader-only job "dup"/);
+    await expect(building).rejects.toThrow(/Wrong.notScheduled is @LeaderOnly\(\) but has no @Cron[\s\S]*no election named "nowhere"[\s\S]*Wrong.two and Wrong.one are both leader-only job "dup"[\s\S]*Wrong.delayed: initialDelay is not supported/);
   });
 
   it('checks the @nestjs/schedule metadata it reads: the keys and kinds of the installed version', () => {
@@ -220,7 +226,6 @@ describe('leader-only scheduled jobs', () => {
       @Timeout('t', 20)
       t(): void {}
     }
-    const read = (method: object): unknown[] => ['SCHEDULER_TYPE', 'SCHEDULER_NAME'].map((key) => Reflect.getMetadata(key, method));
     expect(read(Probe.prototype.c)).toEqual([1, 'c']);
     expect(read(Probe.prototype.t)).toEqual([2, 't']);
     expect(read(Probe.prototype.i)).toEqual([3, 'i']);
