@@ -13,6 +13,10 @@ interface Group {
 function groups(results: Results): Group[] {
   const stat = (key: string, field: string): number => Number((results[key] as Record<string, number> | undefined)?.[field] ?? 0);
   const both = (key: string, field: string) => ({ ours: stat(`${key}:nestjs-lease-election`, field), theirs: stat(`${key}:client-go`, field) });
+  const schedule = results.schedule as Record<string, Record<string, number> | undefined> | undefined;
+  const perCrash = (field: string) => ({
+    ours: Number(schedule?.['nestjs-lease-election']?.[field] ?? 0), theirs: Number(schedule?.['client-go']?.[field] ?? 0),
+  });
   return [
     { title: 'Graceful handover (SIGTERM → successor works)', unit: 'ms', bars: ['p50', 'p95', 'p99'].map((p) => ({ label: p, ...both('handover', p) })) },
     { title: 'Crash failover: overshoot past lease expiry', unit: 'ms', bars: ['p50', 'p95', 'p99'].map((p) => ({ label: p, ...both('failover', p) })) },
@@ -20,6 +24,10 @@ function groups(results: Results): Group[] {
       title: 'Apiserver requests per minute (1 leader + 9 followers)', unit: 'req/min',
       bars: [{ label: 'all 10', ...both('load10', 'totalPerMinute') }],
     },
+    ...schedule ? [{
+      title: 'Leader-only job every second: ticks per leader crash (SIGKILL)', unit: 'ticks',
+      bars: [{ label: 'missed', ...perCrash('missedPerCrash') }, { label: 'lost', ...perCrash('lostPerCrash') }],
+    }] : [],
   ];
 }
 

@@ -10,17 +10,19 @@ import { ensureClientGoPeer } from '../test/harness/binaries.ts';
 import { ControlPlane } from '../test/harness/control-plane.ts';
 import { writeKubeconfig } from '../test/harness/kubeconfig.ts';
 import { issueCertificate, loadCertificateAuthority } from '../test/harness/pki.ts';
-import { isWorking, nextLine, Replica, type Implementation } from '../test/harness/replicas.ts';
+import { isWorking, nextLine, Replica, type Implementation, type ObservedLine } from '../test/harness/replicas.ts';
+import { TickLedger } from '../test/harness/tick-ledger.ts';
 import { renderChart } from './bench-chart.ts';
 
 const SECONDS = { leaseDuration: 4, renewDeadline: 3, retryPeriod: 0.5 };
 const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
-/** BENCH_ONLY=handover,failover,load,scale,cost,many runs a subset. */
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'handover,failover,load,scale,cost,many').split(','));
+/** BENCH_ONLY=handover,failover,load,scale,schedule,cost,many runs a subset. */
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'handover,failover,load,scale,schedule,cost,many').split(','));
 const HANDOVER_ROUNDS = env('BENCH_HANDOVER_ROUNDS', 30);
 const FAILOVER_ROUNDS = env('BENCH_FAILOVER_ROUNDS', 20);
 const LOAD_WINDOW_S = env('BENCH_LOAD_WINDOW', 60);
 const SCALE_CANDIDATES = env('BENCH_SCALE_CANDIDATES', 100);
+const SCHEDULE_ROUNDS = env('BENCH_SCHEDULE_ROUNDS', 8);
 const OUT = resolve(import.meta.dirname, '..', 'bench');
 
 type Name = 'nestjs-lease-election' | 'client-go';
@@ -64,8 +66,8 @@ async function namespace(prefix: string): Promise<string> {
   return name;
 }
 
-async function startReplica(id: string, ns: string, implementation: Implementation): Promise<Replica> {
-  const replica = new Replica({ id, kubeconfig: await kubeconfigFor(id), namespace: ns, timings: SECONDS, implementation });
+async function startReplica(id: string, ns: string, implementation: Implementation, extraArgs: string[] = []): Promise<Replica> {
+  const replica = new Replica({ id, kubeconfig: await kubeconfigFor(id), namespace: ns, timings: SECONDS, implementation, extraArgs });
   live.add(replica);
   void replica.exited.then(() => live.delete(replica));
   return replica;
@@ -143,6 +145,146 @@ async function failover(name: Name): Promise<number[]> {
   });
   for (const stop of watchers) stop();
   return samples;
+}
+
+/** The example's leader-only cron job 'tick' (and the client-go peer's ticker): every whole second, UTC. */
+const TICK_MS = 1000;
+const TICK_WORK_MS = 300;
+const isTick = (event: 'tick-start' | 'tick-end') => (line: ObservedLine): boolean => line.event === event && line.job === 'tick';
+
+/** Resolves once `replica` has seen `leader` lead: it follows, it is not starting up. */
+const inSync = (replica: Replica, leader: string): Promise<ObservedLine> =>
+  nextLine([replica], (line) => line.event === 'new-leader' && line.leader === leader, 60_000, `${replica.id} to follow ${leader}`, 0);
+
+/** One SIGKILLed leader, as the lines tell it afterwards (wall-clock ms; all replicas share this machine's clock). */
+interface ScheduleCrash {
+  /** Ticks due after the last one the killed leader started and before the successor's first scheduled one. */
+  missed: number;
+  /** Missed ticks that never completed on any replica. */
+  lost: number;
+  /** Per missed tick that ran: its scheduled time → its first tick-start. */
+  missedDelaysMs: number[];
+  /** Kill → the first tick-start of a missed tick; null when none of them ran. */
+  toFirstMissedMs: number | null;
+  /** Kill → the first tick-start of any tick on another replica. */
+  toNextTickMs: number;
+  /** Kill → since the killed leader's last tick-start: where in its run (TICK_WORK_MS) or after it the crash hit. */
+  killedAfterTickStartMs: number;
+  /** The killed leader's last tick was still running when it died, and whether it completed elsewhere later. */
+  interrupted: boolean;
+  interruptedRerun: boolean;
+}
+
+interface ScheduleResult {
+  crashes: number;
+  missedTotal: number;
+  missedPerCrash: number;
+  lostTotal: number;
+  lostPerCrash: number;
+  /** Kill → a missed tick running; 'never' (null) counts as longer than any time. */
+  crashToFirstMissedMs: { n: number; p50: number | null; max: number | null; never: number };
+  crashToNextTickMs: { n: number; p50: number; max: number };
+  /** Scheduled time → tick-start of the missed ticks that ran (null when none did). */
+  missedTickDelayMs: { n: number; p50: number | null; max: number | null };
+  interrupted: number;
+  interruptedRerun: number;
+  perCrash: ScheduleCrash[];
+}
+
+/** p50 and max where null means "never": it sorts after every number. */
+function withNever(samples: Array<number | null>): { n: number; p50: number | null; max: number | null; never: number } {
+  const sorted = samples.map((value) => value ?? Infinity).sort((a, b) => a - b);
+  const at = (q: number): number | null => {
+    const value = sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+    return value === undefined || value === Infinity ? null : round(value);
+  };
+  return { n: samples.length, p50: at(0.5), max: at(1), never: samples.filter((value) => value === null).length };
+}
+
+/**
+ * Leader-only scheduled jobs through crashes: three replicas run the job 'tick' every second with
+ * `--schedule catch-up`; each round SIGKILLs the leader at a random moment of a second and a
+ * replacement joins. Afterwards every crash is read from the tick lines: which ticks fell due while
+ * nobody led, whether each ever completed, and how long after the crash it, or any tick, ran.
+ */
+async function schedule(name: Name): Promise<ScheduleResult> {
+  const ns = await namespace('schedule');
+  const replicas: Replica[] = [];
+  let serial = 0;
+  const fresh = async (): Promise<Replica> => {
+    const replica = await startReplica(`${name}-schedule${serial++}`, ns, implementations[name],
+      ['--schedule', 'catch-up', '--tick-work-ms', String(TICK_WORK_MS)]);
+    replicas.push(replica);
+    return replica;
+  };
+  const pool: Replica[] = [await fresh(), await fresh(), await fresh()];
+  await nextLine(pool, isTick('tick-end'), 60_000, 'a first tick', 0);
+  const kills: Array<{ leader: string; at: number; firstScheduled: number }> = [];
+  for (let i = 0; i < SCHEDULE_ROUNDS; i++) {
+    // The leader is whoever started a tick last.
+    const leader = pool.map((replica) => ({ replica, last: replica.lines.findLast(isTick('tick-start'))?.at ?? -1 }))
+      .sort((a, b) => b.last - a.last)[0].replica;
+    const others = pool.filter((replica) => replica !== leader);
+    await Promise.all(others.map((replica) => inSync(replica, leader.id)));
+    // A crash at a random moment of a second: sometimes mid-run, sometimes between runs.
+    await nextLine([leader], isTick('tick-start'), 10_000, `${leader.id} to tick`);
+    await sleep(Math.random() * TICK_MS);
+    const since = performance.now();
+    const killedAt = Date.now();
+    leader.signal('SIGKILL');
+    const successor = await nextLine(others, (line) => isTick('tick-start')(line) && line.kind === 'scheduled', 60_000,
+      'a successor\'s scheduled tick', since);
+    kills.push({ leader: leader.id, at: killedAt, firstScheduled: Date.parse(successor.tick as string) });
+    await leader.exited;
+    pool.splice(pool.indexOf(leader), 1);
+    const replacement = await fresh();
+    pool.push(replacement);
+    await inSync(replacement, successor.id);
+    // A few more ticks: catch-up runs end, the successor settles.
+    let after = performance.now();
+    for (let tick = 0; tick < 2; tick++) after = (await nextLine(pool, isTick('tick-end'), 10_000, 'ticks between rounds', after)).at + 1;
+  }
+  await stopAll(pool);
+
+  const runs = new TickLedger(() => replicas).runs('tick');
+  const perCrash = kills.map((kill): ScheduleCrash => {
+    const lastStarted = Math.max(...runs.filter((run) => run.replica === kill.leader).map((run) => run.tick));
+    const missed: number[] = [];
+    for (let tick = lastStarted + TICK_MS; tick < kill.firstScheduled; tick += TICK_MS) missed.push(tick);
+    const ranOf = (tick: number) => runs.filter((run) => run.tick === tick);
+    const firstStart = (tick: number): number | undefined => ranOf(tick)[0]?.start; // runs are sorted by start
+    const missedStarts = missed.map(firstStart).filter((start) => start !== undefined);
+    const lastRun = runs.findLast((run) => run.replica === kill.leader && run.tick === lastStarted);
+    const interrupted = lastRun !== undefined && lastRun.outcome !== 'completed';
+    return {
+      missed: missed.length,
+      lost: missed.filter((tick) => !ranOf(tick).some((run) => run.outcome === 'completed')).length,
+      missedDelaysMs: missed.flatMap((tick) => { const start = firstStart(tick); return start === undefined ? [] : [start - tick]; }),
+      toFirstMissedMs: missedStarts.length ? Math.min(...missedStarts) - kill.at : null,
+      toNextTickMs: Math.min(...runs.filter((run) => run.replica !== kill.leader && run.start >= kill.at).map((run) => run.start)) - kill.at,
+      killedAfterTickStartMs: kill.at - (lastRun?.start ?? Number.NaN),
+      interrupted,
+      interruptedRerun: interrupted && runs.some((run) => run.replica !== kill.leader && run.tick === lastStarted && run.outcome === 'completed'),
+    };
+  });
+  const sum = (pick: (crash: ScheduleCrash) => number): number => perCrash.reduce((total, crash) => total + pick(crash), 0);
+  const mean = (total: number): number => round(total / Math.max(1, perCrash.length));
+  const delays = withNever(perCrash.flatMap((crash) => crash.missedDelaysMs));
+  const toNext = percentiles(perCrash.map((crash) => crash.toNextTickMs));
+  return {
+    crashes: perCrash.length,
+    missedTotal: sum((crash) => crash.missed),
+    missedPerCrash: mean(sum((crash) => crash.missed)),
+    lostTotal: sum((crash) => crash.lost),
+    lostPerCrash: mean(sum((crash) => crash.lost)),
+    crashToFirstMissedMs: withNever(perCrash.map((crash) => crash.toFirstMissedMs)),
+    crashToNextTickMs: { n: toNext.n, p50: toNext.p50, max: toNext.max },
+    missedTickDelayMs: { n: delays.n, p50: delays.p50, max: delays.max },
+    interrupted: perCrash.filter((crash) => crash.interrupted).length,
+    interruptedRerun: perCrash.filter((crash) => crash.interruptedRerun).length,
+    perCrash: perCrash.map((crash) => ({ ...crash, missedDelaysMs: crash.missedDelaysMs.map(round),
+      toFirstMissedMs: crash.toFirstMissedMs === null ? null : round(crash.toFirstMissedMs), toNextTickMs: round(crash.toNextTickMs) })),
+  };
 }
 
 interface AuditEvent { stage: string; verb: string; user: { username: string }; objectRef?: { namespace?: string } }
@@ -294,6 +436,14 @@ try {
       results[`scale:${name}`] = await load(name, SCALE_CANDIDATES);
       log(`  ${JSON.stringify(results[`scale:${name}`])}`);
     }
+    if (ONLY.has('schedule') && SCHEDULE_ROUNDS > 0) {
+      log(`${name}: leader-only job every second (--schedule catch-up), ${SCHEDULE_ROUNDS} leader crashes`);
+      const measured = await schedule(name);
+      const section = (results.schedule ??= { policy: 'catch-up', tickWorkMs: TICK_WORK_MS }) as Record<string, unknown>;
+      section[name] = measured;
+      const { perCrash: _perCrash, ...summary } = measured;
+      log(`  ${JSON.stringify(summary)}`);
+    }
   }
   if (ONLY.has('cost')) {
     log('cost: RSS and CPU against the same app without the module');
@@ -321,4 +471,15 @@ console.log(`handover ms p50: ${ratio('handover', 'p50')}; p95: ${ratio('handove
 console.log(`failover overshoot ms p50: ${ratio('failover', 'p50')}; p99: ${ratio('failover', 'p99')}`);
 console.log(`requests/min, 1 leader + 9 followers: ${ratio('load10', 'totalPerMinute')}`);
 console.log(`requests/min, ${SCALE_CANDIDATES} candidates: ${ratio('scale', 'totalPerMinute')}`);
+const schedules = results.schedule as Partial<Record<Name, ScheduleResult>> | undefined;
+const [ours, theirs] = [schedules?.['nestjs-lease-election'], schedules?.['client-go']];
+const ms = (value: number | null): string => (value === null ? 'never' : `${value} ms`);
+console.log(ours && theirs
+  ? `scheduled ticks per leader crash (${ours.crashes} vs ${theirs.crashes} crashes): missed ${ours.missedPerCrash} vs ${theirs.missedPerCrash}, ` +
+    `lost ${ours.lostPerCrash} vs ${theirs.lostPerCrash} (${ours.lostTotal}/${ours.missedTotal} vs ${theirs.lostTotal}/${theirs.missedTotal}); ` +
+    `crash → first missed tick runs p50 ${ms(ours.crashToFirstMissedMs.p50)} vs ${ms(theirs.crashToFirstMissedMs.p50)}, ` +
+    `max ${ms(ours.crashToFirstMissedMs.max)} vs ${ms(theirs.crashToFirstMissedMs.max)}; ` +
+    `crash → next tick runs p50 ${ms(ours.crashToNextTickMs.p50)} vs ${ms(theirs.crashToNextTickMs.p50)}, ` +
+    `max ${ms(ours.crashToNextTickMs.max)} vs ${ms(theirs.crashToNextTickMs.max)}`
+  : 'scheduled ticks per leader crash: not measured');
 console.log(`results: ${join(OUT, 'results.json')}, chart: ${join(OUT, 'results.svg')}`);

@@ -27,7 +27,12 @@ export class TickLedger {
   /** When each replica was SIGKILLed (wall ms), for runs it never ended. */
   readonly killedAt = new Map<string, number>();
 
-  constructor(private readonly replicas: () => Replica[]) {}
+  private readonly replicas: () => Replica[];
+
+  // A plain field, not a parameter property: the benchmark imports this file with Node's type stripping.
+  constructor(replicas: () => Replica[]) {
+    this.replicas = replicas;
+  }
 
   kill(replica: Replica): void {
     this.killedAt.set(replica.id, Date.now());

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -94,6 +95,48 @@ func (l *renewalClock) validFor(deadline time.Duration) bool {
 
 func seconds(value float64) time.Duration { return time.Duration(value * float64(time.Second)) }
 
+// tickFormat is how the example writes a tick: ISO 8601 in UTC with milliseconds (Date.toISOString()).
+const tickFormat = "2006-01-02T15:04:05.000Z"
+
+// runTicks is what a client-go user writes for a job on the leader only, as the example's cron
+// job 'tick' ('* * * * * *', UTC): a loop started in OnStartedLeading that fires at every whole
+// wall-clock second while the term's context is live. Each run works for `work` in a goroutine of
+// its own (as robfig/cron runs jobs), so a long run does not hold back the next tick; the next tick
+// is the first whole second after each wake-up, so ticks a paused process slept through are not
+// run. Ticks that fall due while nobody leads are simply lost: client-go has no record of them.
+func runTicks(termCtx context.Context, log *eventLog, id string, term *int32, work time.Duration) {
+	for {
+		next := time.Now().Truncate(time.Second).Add(time.Second)
+		timer := time.NewTimer(time.Until(next))
+		select {
+		case <-termCtx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+		if termCtx.Err() != nil { // both were ready and select chose the timer
+			return
+		}
+		go func(tick time.Time) {
+			fields := map[string]any{"job": "tick", "tick": tick.UTC().Format(tickFormat), "kind": "scheduled"}
+			log.emit("tick-start", id, term, fields)
+			outcome := "completed"
+			done := time.NewTimer(work)
+			select {
+			case <-termCtx.Done():
+				done.Stop()
+				outcome = "cancelled"
+			case <-done.C:
+			}
+			end := map[string]any{"outcome": outcome}
+			for k, v := range fields {
+				end[k] = v
+			}
+			log.emit("tick-end", id, term, end)
+		}(next)
+	}
+}
+
 func envOr(name, fallback string) string {
 	if v := os.Getenv(name); v != "" {
 		return v
@@ -101,9 +144,16 @@ func envOr(name, fallback string) string {
 	return fallback
 }
 
+func envInt(name string, fallback int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return fallback
+}
+
 func main() {
-	var kubeconfig, id, leaseName, namespace, lossPolicy string
-	var port int
+	var kubeconfig, id, leaseName, namespace, lossPolicy, schedule string
+	var port, tickWorkMs int
 	var leaseDuration, renewDeadline, retryPeriod float64
 	flag.StringVar(&kubeconfig, "kube-config", os.Getenv("KUBECONFIG"), "kubeconfig path")
 	flag.StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig path (alias)")
@@ -115,6 +165,10 @@ func main() {
 	flag.Float64Var(&renewDeadline, "renew-deadline", 10, "renew deadline in seconds")
 	flag.Float64Var(&retryPeriod, "retry-period", 2, "retry period in seconds")
 	flag.StringVar(&lossPolicy, "loss-policy", envOr("LOSS_POLICY", "exit"), "after losing leadership: exit, or rejoin the election")
+	// The example's --schedule catch-up|skip: its missed-tick policy. client-go has none, so any
+	// non-empty value only turns the job on; ticks missed without a leader are lost either way.
+	flag.StringVar(&schedule, "schedule", os.Getenv("SCHEDULE"), "run the leader-only job 'tick' at every whole second (any non-empty value)")
+	flag.IntVar(&tickWorkMs, "tick-work-ms", envInt("TICK_WORK_MS", 300), "how long each run of 'tick' works, in ms")
 	flag.Parse()
 	klog.SetOutput(os.Stderr)
 	klog.LogToStderr(true)
@@ -190,6 +244,9 @@ func main() {
 					}
 					currentTerm = &term
 					log.emit("started-leading", id, &term, nil)
+					if schedule != "" {
+						go runTicks(termCtx, log, id, &term, time.Duration(tickWorkMs)*time.Millisecond)
+					}
 					ticker := time.NewTicker(100 * time.Millisecond)
 					defer ticker.Stop()
 					pass := 0
