@@ -10,15 +10,17 @@ const ROOT = resolve(import.meta.dirname, '..', '..');
 const LIBRARY = join(ROOT, 'libs', 'leader-election');
 
 // A Nest app outside the workspace, written the way a user would, in plain JavaScript: an @OnLeader
-// method, the Terminus indicator from the subpath export, and a graceful close. Nest 12 apps are ES
+// method, the Terminus indicator from the subpath export, a leader-only @Interval, and a graceful close. Nest 12 apps are ES
 // modules; Nest 11 apps are mostly CommonJS, which loads this ESM-only package with require().
 const IMPORTS: Array<[string, string[]]> = [
   ['reflect-metadata', []],
-  ['@nestjs/common', ['Injectable', 'Module']],
+  ['@nestjs/common', ['Inject', 'Injectable', 'Module']],
   ['@nestjs/core', ['NestFactory']],
   ['@nestjs/terminus', ['HealthCheckService', 'TerminusModule']],
+  ['@nestjs/schedule', ['Interval', 'ScheduleModule']],
   ['nestjs-lease-election', ['LeaderElectionModule', 'LeaderElectionService', 'OnLeader']],
   ['nestjs-lease-election/terminus', ['LeaderElectionHealthIndicator']],
+  ['nestjs-lease-election/schedule', ['LeaderOnly', 'ScheduledRun', 'leaderSchedule']],
 ];
 
 function imports(format: 'esm' | 'cjs'): string {
@@ -44,13 +46,23 @@ class Worker {
 Injectable()(Worker);
 OnLeader()(Worker.prototype, 'run', Object.getOwnPropertyDescriptor(Worker.prototype, 'run'));
 
+let ticked;
+const firstTick = new Promise((resolve) => { ticked = resolve; });
+class Job {
+  constructor(run) { this.run = run; }
+  beat() { ticked(this.run.current().fencingToken); }
+}
+Injectable()(Job);
+Inject(ScheduledRun)(Job, undefined, 0);
+for (const decorate of [Interval('beat', 200), LeaderOnly()]) decorate(Job.prototype, 'beat', Object.getOwnPropertyDescriptor(Job.prototype, 'beat'));
+
 class AppModule {}
 Module({
-  imports: [TerminusModule, LeaderElectionModule.forRoot({
+  imports: [TerminusModule, ScheduleModule.forRoot(), LeaderElectionModule.forRoot({
     leaseName: 'packaged', namespace: process.env.NAMESPACE, identity: 'from-tarball',
-    leaseDuration: 3000, renewDeadline: 2000, retryPeriod: 500,
+    leaseDuration: 3000, renewDeadline: 2000, retryPeriod: 500, extensions: [leaderSchedule()],
   })],
-  providers: [Worker, LeaderElectionHealthIndicator],
+  providers: [Worker, Job, LeaderElectionHealthIndicator],
 })(AppModule);
 
 async function main() {
@@ -58,12 +70,13 @@ async function main() {
   const election = app.get(LeaderElectionService);
   const term = await election.whenLeader();
   const workToken = await started;
+  const tickToken = await firstTick;
   const indicator = app.get(LeaderElectionHealthIndicator);
   const health = await app.get(HealthCheckService).check([() => indicator.isHealthy()]);
   await app.close();
   console.log(JSON.stringify({
     node: process.versions.node.split('.')[0], elected: election.identity, fencingToken: term.fencingToken,
-    workToken, health: health.status, workStopped,
+    workToken, tickToken, health: health.status, workStopped,
   }));
 }
 main().catch((error) => { console.error(error); process.exitCode = 1; });
@@ -73,6 +86,16 @@ main().catch((error) => { console.error(error); process.exitCode = 1; });
 const TYPED = `
 import { LeaderElectionModule, LeaderElectionService, OnLeader, type Term } from 'nestjs-lease-election';
 import { LeaderElectionHealthIndicator } from 'nestjs-lease-election/terminus';
+import { LeaderOnly, leaderSchedule, type Tick } from 'nestjs-lease-election/schedule';
+import { Cron } from '@nestjs/schedule';
+
+export class Reports {
+  @Cron('0 * * * * *', { name: 'reports', timeZone: 'UTC' })
+  @LeaderOnly({ missed: 'skip' })
+  send(): void {}
+}
+export const scheduled = leaderSchedule({ everyJob: 'default', record: 'on-renewal' });
+export const tickId = (tick: Tick): string => tick.id;
 
 export class Worker {
   @OnLeader({ onError: 'step-down' })
@@ -106,7 +129,7 @@ const STACKS: Stack[] = [
   { name: 'Node 24, Nest 12, client-node 2, ESM', node: process.execPath, format: 'esm', versionsFrom: join(ROOT, 'package.json') },
   { name: 'Node 20, Nest 11, client-node 1.4, CommonJS', node: COMPAT_NODE, format: 'cjs', versionsFrom: join(COMPAT_DIR, 'package.json') },
 ];
-const PINNED = ['@nestjs/common', '@nestjs/core', '@nestjs/terminus', '@nestjs/testing', '@kubernetes/client-node', 'typescript'];
+const PINNED = ['@nestjs/common', '@nestjs/core', '@nestjs/schedule', '@nestjs/terminus', '@nestjs/testing', '@kubernetes/client-node', 'typescript'];
 
 /** README's user test of the /testing kit, taken from README itself so the two cannot drift apart. */
 function readmeUserTest(): string {
@@ -138,7 +161,7 @@ describe('the published package', () => {
 
   it('holds the built library, its subpath exports and declarations, and nothing else', () => {
     const listing = execFileSync('tar', ['-tzf', join(work, tarball)], { encoding: 'utf8' });
-    for (const entry of ['', 'core/', 'kubernetes/', 'metrics/', 'terminus/', 'testing/']) {
+    for (const entry of ['', 'core/', 'kubernetes/', 'metrics/', 'schedule/', 'terminus/', 'testing/']) {
       expect(listing).toContain(`package/dist/${entry}index.js`);
       expect(listing).toContain(`package/dist/${entry}index.d.ts`);
     }
@@ -190,7 +213,7 @@ describe('the published package', () => {
     expect({ status: run.status, stderr: run.stderr, error: run.error }).toMatchObject({ status: 0 });
     expect(JSON.parse(run.stdout.trim())).toEqual({
       node: versions.node.split('.')[0],
-      elected: 'from-tarball', fencingToken: 0, workToken: 0, health: 'ok', workStopped: true,
+      elected: 'from-tarball', fencingToken: 0, workToken: 0, tickToken: 0, health: 'ok', workStopped: true,
     });
   });
 });
