@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { Cron, Interval, ScheduleModule, SchedulerRegistry, Timeout } from '@nestjs/schedule';
+import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LeaderElectionService } from '../leader-election.service.js';
 import { LeaderElectionTestingModule } from '../testing/leader-election-testing.module.js';
@@ -69,9 +70,11 @@ const second = (control: LeadershipControl): number => Math.floor(control.clock.
 
 const read = (method: object): unknown[] => ['SCHEDULER_TYPE', 'SCHEDULER_NAME'].map((key) => Reflect.getMetadata(key, method));
 
-async function boot(options: LeaderScheduleOptions = {}) {
+async function boot(options: LeaderScheduleOptions = {}, registry?: Registry) {
   const moduleRef = await Test.createTestingModule({
-    imports: [ScheduleModule.forRoot(), LeaderElectionTestingModule.forRoot({ extensions: [leaderSchedule(options)] })],
+    imports: [ScheduleModule.forRoot(), LeaderElectionTestingModule.forRoot({
+      extensions: [leaderSchedule(options)], ...registry ? { metrics: { registry } } : {},
+    })],
     providers: [Jobs],
   }).compile();
   const app = await moduleRef.init();
@@ -232,5 +235,23 @@ describe('leader-only scheduled jobs', () => {
     expect(Reflect.getMetadata('SCHEDULE_CRON_OPTIONS', Probe.prototype.c)).toMatchObject({ cronTime: '* * * * * *', timeZone: 'UTC' });
     expect(Reflect.getMetadata('SCHEDULE_INTERVAL_OPTIONS', Probe.prototype.i)).toEqual({ timeout: 10 });
     expect(Reflect.getMetadata('SCHEDULE_TIMEOUT_OPTIONS', Probe.prototype.t)).toEqual({ timeout: 20 });
+  });
+
+  it('counts runs, catch-ups and skips in the per-job metrics beside the election metrics', async () => {
+    const registry = new Registry();
+    const { app, control, jobs } = await boot({ maxCatchUp: 1 }, registry);
+    const now = second(control);
+    seed(control, now - 3 * SECOND);
+    await control.grant();
+    await control.advance(2 * SECOND);
+    const text = await registry.metrics();
+    const value = (line: string): number => Number(new RegExp(`^${line.replaceAll(/[{}]/g, '\\$&')} (\\d+)$`, 'm').exec(text)?.[1]);
+    expect(value('leader_schedule_runs_total{name="test-election",job="tick",outcome="completed",kind="catch-up"}')).toBe(1);
+    expect(value('leader_schedule_runs_total{name="test-election",job="tick",outcome="completed",kind="scheduled"}'))
+      .toBe(jobs.runs.filter((run) => run.kind === 'scheduled').length);
+    expect(value('leader_schedule_ticks_caught_up_total{name="test-election",job="tick"}')).toBe(1);
+    expect(value('leader_schedule_ticks_skipped_total{name="test-election",job="tick",reason="missed"}')).toBe(2);
+    expect(text).toContain('leader_election_master_status{name="test-election"} 1');
+    await app.close();
   });
 });
