@@ -10,6 +10,8 @@ import { LeaderOnly } from './leader-only.decorator.js';
 import { leaderSchedule } from './leader-schedule.extension.js';
 import type { LeaderScheduleOptions } from './leader-schedule.options.js';
 import { LeaderSchedules } from './leader-schedules.js';
+import { LeaderSchedulerRegistry } from './leader-scheduler.registry.js';
+import type { RunContext } from './run-context.js';
 import { ScheduledRun } from './scheduled-run.js';
 import { DEFAULT_ANNOTATION_KEY } from './leader-schedule.options.js';
 
@@ -252,6 +254,36 @@ describe('leader-only scheduled jobs', () => {
     expect(value('leader_schedule_ticks_caught_up_total{name="test-election",job="tick"}')).toBe(1);
     expect(value('leader_schedule_ticks_skipped_total{name="test-election",job="tick",reason="missed"}')).toBe(2);
     expect(text).toContain('leader_election_master_status{name="test-election"} 1');
+    await app.close();
+  });
+
+  it('run-time jobs: added while following they start with the term; deleting one awaits its run in flight', async () => {
+    const { app, control } = await boot();
+    const registry = app.get(LeaderSchedulerRegistry);
+    const seen: RunContext[] = [];
+    let finish!: () => void;
+    registry.addCronJob('dynamic', '* * * * * *', (run) => {
+      seen.push(run);
+      return new Promise<void>((resolve) => (finish = resolve));
+    }, { timeZone: 'UTC', waitForCompletion: true });
+    expect(registry.doesExist('dynamic')).toBe(true);
+    expect(() => registry.addInterval('dynamic', 1000, () => {})).toThrow('a leader-only job named "dynamic" already exists');
+    await control.advance(5 * SECOND);
+    expect(seen).toEqual([]);
+    const term = await control.grant();
+    await control.advance(3 * SECOND); // one run, in flight: waitForCompletion skips the ticks due meanwhile
+    expect(seen.map((run) => run.fencingToken)).toEqual([term.fencingToken]);
+    let deleted = false;
+    const deleting = registry.deleteJob('dynamic').then(() => (deleted = true));
+    await control.advance(0);
+    expect(deleted).toBe(false);
+    finish();
+    await deleting;
+    expect(registry.getJobNames()).not.toContain('dynamic');
+    await control.advance(3 * SECOND);
+    expect(seen).toHaveLength(1);
+    await expect(registry.deleteJob('dynamic')).rejects.toThrow('no leader-only job named "dynamic"');
+    expect(() => registry.addTimeout('', 10, () => {})).toThrow('the name must be a non-empty string');
     await app.close();
   });
 });
