@@ -5,7 +5,7 @@
 // etcd is restored from a backup, and hand edits.
 import { LockError } from 'nestjs-lease-election';
 import {
-  formatMicroTime, parseLease, recordToSpec, type LeaseLock, type LeaseObject, type LeaseRecord, type LeaseSnapshot, type LeaseWatchHandlers,
+  applyAnnotations, formatMicroTime, parseLease, recordToSpec, type AnnotationChanges, type LeaseLock, type LeaseObject, type LeaseRecord, type LeaseSnapshot, type LeaseWatchHandlers,
 } from 'nestjs-lease-election/core';
 import type { Owner, SimWorld } from './world.ts';
 
@@ -37,6 +37,8 @@ interface SimWatch {
   lastDelivery: number;
   /** While set, events wait until this time; Infinity = stalled without closing. */
   stalledUntil: number;
+  /** An event was dropped, or swallowed by a stall for good, while the watch stayed open. */
+  missed: boolean;
 }
 
 export class SimApiserver {
@@ -146,19 +148,19 @@ export class SimApiserver {
     return this.store(recordToSpec(record, formatMicroTime), undefined, by)!;
   }
 
-  update(record: LeaseRecord, basedOn: LeaseSnapshot, by: string): LeaseSnapshot {
+  update(record: LeaseRecord, basedOn: LeaseSnapshot, by: string, changes?: AnnotationChanges): LeaseSnapshot {
     const current = this.object;
     if (!current) throw new LockError('conflict', 'not found', { status: 404 });
     if (current.metadata?.resourceVersion !== basedOn.resourceVersion) {
       throw new LockError('conflict', `changed since ${basedOn.resourceVersion}`, { status: 409 });
     }
     // An update keeps fields the writer does not own, as a PUT of the object it read does.
-    const annotations = current.metadata?.annotations as Record<string, string> | undefined;
+    const annotations = applyAnnotations(current.metadata?.annotations as Record<string, string> | undefined, changes) as Record<string, string> | undefined;
     return this.store({ ...basedOn.object.spec, ...recordToSpec(record, formatMicroTime) }, annotations, by)!;
   }
 
   openWatch(handlers: LeaseWatchHandlers, owner: Owner): () => void {
-    const watch: SimWatch = { handlers, owner, open: true, lastDelivery: 0, stalledUntil: 0 };
+    const watch: SimWatch = { handlers, owner, open: true, lastDelivery: 0, stalledUntil: 0, missed: false };
     if (!this.up) {
       this.deliver(watch, () => handlers.onClose(new LockError('unavailable', 'connection refused')), true);
       return () => { watch.open = false; };
@@ -181,6 +183,19 @@ export class SimApiserver {
     for (const watch of this.watches) if (watch.owner === owner) watch.stalledUntil = until;
   }
 
+  /**
+   * Healing a client's watches: stalls end, and a watch that lost events while it stayed open is
+   * reset, as a TCP stream is: a live stream delivers every event late rather than none, and a
+   * black-holed one ends in a reset, after which the client lists again.
+   */
+  healWatches(owner: Owner): void {
+    for (const watch of this.watches) {
+      if (watch.owner !== owner) continue;
+      watch.stalledUntil = 0;
+      if (watch.missed) this.closeWatch(watch, new LockError('unavailable', 'connection reset'));
+    }
+  }
+
   /** Fault: one client's watch closes with an error. */
   breakWatch(owner: Owner): void {
     for (const watch of this.watches) if (watch.owner === owner) this.closeWatch(watch, new LockError('unavailable', 'connection reset'));
@@ -194,7 +209,10 @@ export class SimApiserver {
   private broadcast(): void {
     const snapshot = this.snapshot();
     for (const watch of this.watches) {
-      if (this.world.rng.chance(this.network.dropEvent)) continue;
+      if (this.world.rng.chance(this.network.dropEvent)) {
+        watch.missed = true;
+        continue;
+      }
       this.deliver(watch, () => {
         this.witness(watch.owner, snapshot);
         watch.handlers.onChange(snapshot && parseLease(structuredClone(snapshot.object)));
@@ -206,7 +224,10 @@ export class SimApiserver {
   private deliver(watch: SimWatch, action: () => void, closing = false): void {
     const latency = this.world.rng.between(this.network.minLatency, this.network.maxLatency * 3);
     const at = Math.max(this.world.now + latency, watch.lastDelivery, watch.stalledUntil);
-    if (!Number.isFinite(at)) return;
+    if (!Number.isFinite(at)) {
+      watch.missed = true;
+      return;
+    }
     watch.lastDelivery = at;
     this.world.at(at, () => {
       if (!watch.open) return;
@@ -239,8 +260,8 @@ export class SimLeaseLock implements LeaseLock {
     return this.request('create', signal, () => this.server.create(record, this.identity));
   }
 
-  update(record: LeaseRecord, basedOn: LeaseSnapshot, signal: AbortSignal): Promise<LeaseSnapshot> {
-    return this.request(`update@${basedOn.resourceVersion}`, signal, () => this.server.update(record, basedOn, this.identity));
+  update(record: LeaseRecord, basedOn: LeaseSnapshot, signal: AbortSignal, annotations?: AnnotationChanges): Promise<LeaseSnapshot> {
+    return this.request(`update@${basedOn.resourceVersion}`, signal, () => this.server.update(record, basedOn, this.identity, annotations));
   }
 
   watch(handlers: LeaseWatchHandlers): () => void {

@@ -1,6 +1,6 @@
 // The invariants, checked as the run goes. Work is judged the way user code judges it: each term's
 // work checks leadership in one of the ways users write it, and the checker asks exactly that.
-import type { LeaseSnapshot } from 'nestjs-lease-election/core';
+import type { LeaseRecord, LeaseSnapshot } from 'nestjs-lease-election/core';
 
 /** How a term's work decides whether it may act: the styles users write. */
 export type WorkStyle =
@@ -51,6 +51,9 @@ export class Checker {
   readonly violations: string[] = [];
   readonly terms: SimTerm[] = [];
   private latest: SimTerm | undefined;
+  private historyBrokenAt = -Infinity;
+  /** When each process's term-beginning writes reached the store, by `process/token`. */
+  private readonly termWrites = new Map<string, number>();
   private readonly overrides: Override[] = [];
   /** Terms already found overlapping a later one (reported, excused or counted): their later acts are the same overlap. */
   private readonly overlapping = new Set<SimTerm>();
@@ -101,6 +104,12 @@ export class Checker {
   historyBreak(why: string): void {
     this.log(`(fencing tokens may restart: ${why})`);
     this.historyBroken = true;
+    this.historyBrokenAt = this.now();
+  }
+
+  /** A write by `by` that begins a term (a new holder, acquireTime or token): when it reached the store. */
+  termWritten(by: string, record: LeaseRecord): void {
+    this.termWrites.set(`${by}/${record.leaseTransitions}`, this.now());
   }
 
   /** A term begins: no term of another process may still be able to act, and tokens grow. */
@@ -123,6 +132,11 @@ export class Checker {
       }
       this.violate(`${term.process} began term ${term.fencingToken} while ${other.process}'s term ${other.fencingToken} (${other.style}) can still act`);
     }
+    // A term whose winning write a history break then erased (its answer came after an etcd restore)
+    // belongs to the erased history: later tokens restart below it, and it does not end the break.
+    const writtenAt = this.termWrites.get(`${term.process}/${term.fencingToken}`);
+    const erased = this.historyBroken && writtenAt !== undefined && writtenAt < this.historyBrokenAt;
+    if (erased) this.log(`(${term.process}'s term ${term.fencingToken} was written before the history break: its token belongs to the erased history)`);
     const previous = this.latest;
     if (previous && !this.historyBroken && term.fencingToken <= previous.fencingToken) {
       // client-go keeps leaseTransitions when the same identity takes its own lease again.
@@ -131,7 +145,7 @@ export class Checker {
       if (term.implementation === 'client-go' && !clientGoAgain) this.clientGoOverlaps++;
       else if (!clientGoAgain) this.violate(`fencing token ${term.fencingToken} of ${term.process} does not exceed ${previous.fencingToken} of ${previous.process}, which began before it`);
     }
-    this.historyBroken = false;
+    if (!erased) this.historyBroken = false;
     term.begunAt = this.now();
     this.terms.push(term);
     this.latest = term;

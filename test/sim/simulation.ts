@@ -77,6 +77,8 @@ export async function simulate(seed: number): Promise<SimulationResult> {
     const duration = after?.record.leaseDurationSeconds;
     if (duration !== undefined && after?.record.holderIdentity) longestLease = Math.max(longestLease, duration * 1000);
     if (by && before?.record.holderIdentity && after?.record.holderIdentity === '') checker.released(by, before);
+    if (by && after?.record.holderIdentity && !(before && before.record.holderIdentity === after.record.holderIdentity &&
+      before.record.leaseTransitions === after.record.leaseTransitions)) checker.termWritten(by, after.record);
     world.log(`apiserver: ${describe(before)} -> ${describe(after)}${by ? ` by ${by}` : ''}`);
   };
 
@@ -293,7 +295,7 @@ export async function simulate(seed: number): Promise<SimulationResult> {
     server.up = true;
     server.network = CALM;
     for (const candidate of candidates) if (candidate.owner.paused) world.resume(candidate.owner);
-    for (const candidate of alive()) server.stallWatch(candidate.owner, 0);
+    for (const candidate of alive()) server.healWatches(candidate.owner);
     // A candidate whose earlier work never settled may not campaign: make sure one healthy one exists.
     if (!alive().some((candidate) => candidate.healthy())) spawn(`ours-fresh`);
     const requestTimeout = Math.max(...aliveOurs().map((candidate) => Math.max(1000, candidate.spec.timings.renewDeadline / 2)), 1000);
