@@ -42,8 +42,8 @@ describe('timetables', () => {
   });
 
   it('bad input is refused with the reason, when the job is declared', () => {
-    expect(() => cronTimetable({ cronTime: '61 * * * * *', timeZone: 'UTC' })).toThrow();
-    expect(() => cronTimetable({ cronTime: '* * * * * *', timeZone: 'Mars/Olympus' })).toThrow();
+    expect(() => cronTimetable({ cronTime: '61 * * * * *', timeZone: 'UTC' })).toThrow("cron '61 * * * * *' in UTC: Field value (61) is out of range");
+    expect(() => cronTimetable({ cronTime: '* * * * * *', timeZone: 'Mars/Olympus' })).toThrow("cron '* * * * * *' in Mars/Olympus: Invalid timezone.");
     expect(() => cronTimetable({ cronTime: '* * * * * *', timeZone: 'UTC', utcOffset: 60 })).toThrow('timeZone and utcOffset exclude each other');
     expect(() => cronTimetable({ cronTime: new Date('nonsense') })).toThrow('the cron date is not a valid date');
     expect(() => intervalTimetable(0)).toThrow('an interval must be at least 1 ms, got 0');

@@ -64,9 +64,14 @@ export function cronTimetable(schedule: CronSchedule): Timetable {
   }
   const zone = zoneOf(schedule);
   const CronTime = loadCronTime();
-  const time = new CronTime(cronTime, schedule.timeZone ?? null, schedule.timeZone === undefined ? schedule.utcOffset ?? null : null);
-  // Computing one tick surfaces a bad zone or an expression that never matches now, not at the first term.
-  time.getNextDateFrom(new Date(), zone);
+  let time: CronTimeLike;
+  try {
+    time = new CronTime(cronTime, schedule.timeZone ?? null, schedule.timeZone === undefined ? schedule.utcOffset ?? null : null);
+    // Computing one tick surfaces a bad zone or an expression that never matches now, not at the first term.
+    time.getNextDateFrom(new Date(), zone);
+  } catch (error) {
+    throw new Error(`cron '${cronTime}'${zone ? ` in ${zone}` : ''}: ${(error as Error).message}`, { cause: error });
+  }
   return {
     description: `cron '${cronTime}' (${zone ?? 'the process time zone'})`,
     nextAfter: (instant) => time.getNextDateFrom(instant, zone).toJSDate(),
