@@ -7,8 +7,12 @@
  *   term's work (every run) settles before the lease is released.
  * - After each run settles, the job's record (its watermark, below which every tick is settled, and
  *   the settled ticks above it) is staged on the term and written at once as an early renewal
- *   ('flush'), or with the next renewal. The release carries the final record, so a graceful
- *   handover is exactly-once: the successor runs exactly the ticks that were not settled.
+ *   ('flush'), or with the next renewal. A job without a record is recorded as its first term
+ *   begins. The release carries the final record, staged once every run has settled and marked
+ *   with the term's fencing token ('handover'), so a graceful handover is exactly-once under both
+ *   policies: a successor whose token is the next one knows no tick is in flight and runs exactly
+ *   the ticks that were not settled. Catch-up ticks are open before any record is staged, so a
+ *   watermark never passes a tick still to run.
  * - A successor catches up (or, under 'skip', drops and logs) the ticks that fell due since the
  *   record. After a crash, a tick whose run was in flight, or settled but not yet written, is run
  *   again under 'catch-up' (at-least-once) and dropped under 'skip' (at-most-once): a run knows its
@@ -102,6 +106,8 @@ interface ActiveTerm {
   carried: Map<string, JobRecord>;
   loops: Map<string, Promise<void>>;
   stops: Map<string, AbortController>;
+  /** The record is the final one of the term right before this one: its unsettled ticks were cancelled, none is in flight. */
+  handedOver: boolean;
 }
 
 export class LeaderScheduler {
@@ -150,12 +156,14 @@ export class LeaderScheduler {
   /** The work of one term: every job runs until the term ends, then every run settles. */
   async runTerm(term: Term): Promise<void> {
     const annotation = this.elector.annotationsAtStart(term)[this.options.annotationKey];
-    const { jobs: records, problems } = parseScheduleRecord(annotation);
+    const { jobs: records, problems, handover } = parseScheduleRecord(annotation);
     if (problems.length > 0) {
       this.logger.warn(`the schedule record in annotation ${this.options.annotationKey} of ${this.elector.options.leaseName} ` +
         `cannot be read in full (${problems.join('; ')}): those jobs start afresh, without catching up`);
     }
-    const active: ActiveTerm = { term, ledgers: new Map(), carried: records, loops: new Map(), stops: new Map() };
+    // A graceful handover (the previous term's last record, and that term was the one right before this): exactly-once under both policies.
+    const handedOver = handover !== undefined && handover === term.fencingToken - 1;
+    const active: ActiveTerm = { term, ledgers: new Map(), carried: records, loops: new Map(), stops: new Map(), handedOver };
     this.active = active;
     try {
       for (const job of this.jobs.values()) this.startJob(active, job);
@@ -165,7 +173,8 @@ export class LeaderScheduler {
       });
       // Jobs added or removed while waiting are in the map too.
       while (active.loops.size > 0) await Promise.all(active.loops.values());
-      this.stage(active);
+      // Every run has settled: the last record, which only the release (or, without one, the last write) carries.
+      this.stage(active, true);
     } finally {
       if (this.active === active) this.active = undefined;
     }
@@ -231,17 +240,21 @@ export class LeaderScheduler {
     active.ledgers.set(job.name, ledger);
     if (!previous) {
       this.logger.log(`leader-only job ${job.name} has no record in ${this.elector.options.leaseName}: it starts afresh with the next tick`);
+      // Recorded at once, before any run (one write, once per job), whatever the record mode: a successor then
+      // catches up from here even if no run of this term ever settles.
+      this.stage(active, false, true);
       return ledger;
     }
     ledger.cursor = previous.done.getTime();
     const missed = this.dueTicks(job.timetable!, ledger, now);
     ledger.cursor = Math.max(ledger.cursor, now);
     if (missed.length === 0) return ledger;
-    const runs = job.missed === 'catch-up' && missed.length <= MAX_MISSED_TICKS ? missed.slice(-job.maxCatchUp) : [];
+    const runs = (job.missed === 'catch-up' || active.handedOver) && missed.length <= MAX_MISSED_TICKS ? missed.slice(-job.maxCatchUp) : [];
     const dropped = missed.slice(0, missed.length - runs.length);
+    // Open before the skip below stages the record: its watermark must stay below the ticks still to run.
+    for (const at of runs) ledger.handle(at);
     if (dropped.length > 0) this.skip(active, job, ledger, dropped, 'missed');
     if (runs.length > 0) {
-      for (const at of runs) ledger.handle(at);
       this.logger.log(`leader-only job ${job.name}: catching up ${describeTicks(runs)} that fell due before this term ` +
         `(fencing token ${active.term.fencingToken}) and were not recorded as settled`);
       this.eventSubject.next({ type: 'ticks-caught-up', job: job.name, ticks: runs.map((at) => new Date(at)) });
@@ -310,11 +323,12 @@ export class LeaderScheduler {
   }
 
   /** Stages the record of every job on the term: carried by the next write, or flushed now. */
-  private stage(active: ActiveTerm): Promise<void> {
+  private stage(active: ActiveTerm, final = false, flush = this.options.record === 'on-completion'): Promise<void> {
     const records = new Map(active.carried);
     for (const [name, ledger] of active.ledgers) records.set(name, ledger.record());
-    const written = this.elector.annotate(active.term, { [this.options.annotationKey]: formatScheduleRecord(records) },
-      { flush: this.options.record === 'on-completion' });
+    const value = formatScheduleRecord(records, final ? active.term.fencingToken : undefined);
+    const written = this.elector.annotate(active.term, { [this.options.annotationKey]: value },
+      { flush });
     written.catch(() => {});
     return written;
   }

@@ -14,13 +14,17 @@ export interface JobRecord {
 
 export const RECORD_VERSION = 1;
 
-/** The annotation's value: `{"v":1,"jobs":{"name":{"done":"…Z","also":["…Z"]}}}`. */
-export function formatScheduleRecord(jobs: ReadonlyMap<string, JobRecord>): string {
+/**
+ * The annotation's value: `{"v":1,"jobs":{"name":{"done":"…Z","also":["…Z"]}}}`. `handover`: the
+ * fencing token of the term that wrote it as its last record, once every run of that term had
+ * settled (so the ticks it leaves unsettled were cancelled, none is in flight).
+ */
+export function formatScheduleRecord(jobs: ReadonlyMap<string, JobRecord>, handover?: number): string {
   const out: Record<string, { done: string; also?: string[] }> = {};
   for (const [name, record] of [...jobs].sort(([a], [b]) => a.localeCompare(b))) {
     out[name] = { done: record.done.toISOString(), ...record.also.length > 0 ? { also: record.also.map((tick) => tick.toISOString()) } : {} };
   }
-  return JSON.stringify({ v: RECORD_VERSION, jobs: out });
+  return JSON.stringify({ v: RECORD_VERSION, jobs: out, ...handover === undefined ? {} : { handover } });
 }
 
 function time(text: unknown): Date | undefined {
@@ -32,7 +36,7 @@ function time(text: unknown): Date | undefined {
  * Reads the annotation tolerantly: a value edited by hand into nonsense loses only what cannot be
  * read (listed in `problems`); those jobs start afresh, as after a re-created Lease.
  */
-export function parseScheduleRecord(value: string | undefined): { jobs: Map<string, JobRecord>; problems: string[] } {
+export function parseScheduleRecord(value: string | undefined): { jobs: Map<string, JobRecord>; problems: string[]; handover?: number } {
   const jobs = new Map<string, JobRecord>();
   const problems: string[] = [];
   if (value === undefined) return { jobs, problems };
@@ -42,7 +46,7 @@ export function parseScheduleRecord(value: string | undefined): { jobs: Map<stri
   } catch {
     return { jobs, problems: ['it is not JSON'] };
   }
-  const body = parsed as { v?: unknown; jobs?: unknown };
+  const body = parsed as { v?: unknown; jobs?: unknown; handover?: unknown };
   if (typeof parsed !== 'object' || parsed === null || body.v !== RECORD_VERSION || typeof body.jobs !== 'object' || body.jobs === null) {
     return { jobs, problems: [`it is not a version ${RECORD_VERSION} record`] };
   }
@@ -56,5 +60,5 @@ export function parseScheduleRecord(value: string | undefined): { jobs: Map<stri
     }
     jobs.set(name, { done: doneAt, also: (alsoAt as Date[]).filter((tick) => tick > doneAt) });
   }
-  return { jobs, problems };
+  return { jobs, problems, ...Number.isInteger(body.handover) ? { handover: body.handover as number } : {} };
 }
