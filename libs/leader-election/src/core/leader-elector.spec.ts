@@ -424,7 +424,7 @@ describe('LeaderElector', () => {
       expect(terms).toBe(1);
       expect(store.holder).toBe('a'); // not released while that work runs
       finish!();
-      await clock.advance(20_000);
+      await clock.advance(30_000); // released, then the sit-out again from there: nobody took over
       expect(terms).toBe(2);
       await clock.advance(20_000);
       expect(a.elector.isLeader()).toBe(true);
@@ -445,6 +445,7 @@ describe('LeaderElector', () => {
       void a.elector.stepDown();
       const b = start(candidate('b'));
       await clock.advance(60_000);
+      expect(a.exits).toEqual([1]); // exits (here: a no-op) so the work cannot run beside the next leader
       expect(b.elector.isLeader()).toBe(true); // took it after expiry, not from a release
       expect(terms).toBe(1);
       await b.elector.stop();
@@ -453,6 +454,63 @@ describe('LeaderElector', () => {
       finish!();
       await clock.advance(5_000);
       expect(terms).toBe(2);
+    });
+
+    it('keeps the lease renewed while the work settles, past leaseDuration, so no peer leads beside it; then releases', async () => {
+      setup();
+      let settledAt: number | undefined;
+      const a = start(candidate('a'), (term) => new Promise<void>((resolve) => {
+        // Ignores its signal and ends 25 s later: past leaseDuration, within settleTimeout.
+        term.signal.addEventListener('abort', () => clock.setTimeout(() => { settledAt = clock.now(); resolve(); }, 25_000));
+      }));
+      await clock.advance(0);
+      const b = start(candidate('b'));
+      let bLedAt: number | undefined;
+      b.elector.events$.subscribe((event) => { if (event.type === 'acquired') bLedAt = clock.now(); });
+      await clock.advance(100);
+      void a.elector.stepDown();
+      await clock.advance(24_000);
+      expect({ holder: store.holder, bLeads: b.elector.isLeader() }).toEqual({ holder: 'a', bLeads: false });
+      await clock.advance(2_000);
+      expect(b.elector.isLeader()).toBe(true);
+      expect(bLedAt! - settledAt!).toBeLessThan(100); // from the release, at once
+      expect(a.exits).toEqual([]);
+    });
+
+    it('work past settleTimeout (stop() too): exits while the lease it kept is still valid, so no peer ever leads beside that work', async () => {
+      for (const end of ['stepDown', 'stop'] as const) {
+        setup();
+        const a = start(candidate('a', { settleTimeout: 20_000 }), () => new Promise<void>(() => {}));
+        let exitedAt: number | undefined;
+        a.elector.events$.subscribe(() => {});
+        await clock.advance(0);
+        const b = start(candidate('b'));
+        let bLedAt: number | undefined;
+        b.elector.events$.subscribe((event) => { if (event.type === 'acquired') bLedAt = clock.now(); });
+        await clock.advance(100);
+        const endedAt = clock.now();
+        void (end === 'stepDown' ? a.elector.stepDown() : a.elector.stop());
+        await clock.runUntil(() => a.exits.length > 0, 60_000);
+        exitedAt = clock.now();
+        await clock.advance(60_000);
+        expect({ end, exits: a.exits, exitedAfter: exitedAt - endedAt }).toEqual({ end, exits: [1], exitedAfter: 20_000 });
+        // A real exit ends the work here; the kept lease expires a leaseDuration after its last renewal.
+        expect(bLedAt! - exitedAt).toBeGreaterThanOrEqual(TIMINGS.leaseDuration - TIMINGS.retryPeriod);
+        started.splice(0);
+      }
+    });
+
+    it('work unsettled when the kept lease cannot be renewed (apiserver down): exits before renewDeadline passes', async () => {
+      setup();
+      const a = start(candidate('a'), () => new Promise<void>(() => {}));
+      await clock.advance(0);
+      const renewedAt = clock.now();
+      await clock.advance(1_000);
+      a.lock.failure = 'unavailable';
+      void a.elector.stepDown();
+      await clock.runUntil(() => a.exits.length > 0, 60_000);
+      expect(clock.now() - renewedAt).toBeLessThanOrEqual(TIMINGS.renewDeadline);
+      expect(a.exits).toEqual([1]);
     });
 
     it('stop() during stepDown() waits for the work before it releases', async () => {

@@ -172,6 +172,8 @@ export class LeaderElector {
   private settling: Promise<void> | undefined;
   /** A term's work that outlived settleTimeout: until it settles, this process neither campaigns nor releases. */
   private unsettledWork: Promise<void> | undefined;
+  /** The last write holding an ended term's lease while its work settles (holdWhileSettling). */
+  private holdWrite: Promise<void> | undefined;
   /** The record of the last term this process won, for the release on stop. */
   private lastTerm: LeaseRecord | undefined;
   /**
@@ -310,6 +312,8 @@ export class LeaderElector {
     }
     this.holdOffUntil = this.clock.now() + this.stepDownSitOut();
     return this.settle(state, 'stepped-down', async (settled) => {
+      // Counted again from the end of the settling: the lease was kept, and renewed, until then.
+      this.holdOffUntil = Math.max(this.holdOffUntil, this.clock.now() + this.stepDownSitOut());
       if (settled) await this.release(state.record);
     });
   }
@@ -754,22 +758,96 @@ export class LeaderElector {
     this.logger.log(`${this.identity} stopped leading ${this.lock.description}: ${reason}`);
     this.emit({ type: 'lost', identity: this.identity, reason });
     let timer: unknown;
-    const timedOut = new Promise<false>((resolve) => {
-      timer = this.clock.setTimeout(() => resolve(false), this.options.settleTimeout);
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = this.clock.setTimeout(() => resolve('timeout'), this.options.settleTimeout);
     });
-    const settled = await Promise.race([state.work.then(() => true as const), timedOut]);
+    // Given up on purpose, the lease stays held until the work settles: no successor starts beside it.
+    const voluntary = reason === 'stepped-down' || reason === 'stopped';
+    const holding = new AbortController();
+    const holdLost = voluntary ? this.holdWhileSettling(state, holding.signal) : new Promise<never>(() => {});
+    const outcome = await Promise.race([state.work.then(() => 'settled' as const), timedOut, holdLost]);
     this.clock.clearTimeout(timer);
+    holding.abort();
+    await this.holdWrite;
+    const settled = outcome === 'settled';
     if (!settled) {
-      this.logger.error(`the work of ${this.identity}'s term ${state.term.fencingToken} did not settle within ` +
-        `${this.options.settleTimeout} ms of its AbortSignal; the lease is left to expire rather than released, ` +
-        'and this instance does not campaign until that work settles');
+      const why = outcome === 'timeout' ? `within ${this.options.settleTimeout} ms of its AbortSignal`
+        : 'before the lease it kept while settling was lost';
+      this.logger.error(`the work of ${this.identity}'s term ${state.term.fencingToken} did not settle ${why}; ` +
+        'the lease is left to expire rather than released, and this instance does not campaign until that work settles' +
+        (voluntary ? '; it exits, so the work cannot run beside the next leader' : ''));
       this.unsettledWork = state.work.then(() => {
         this.unsettledWork = undefined;
         this.logger.log(`the work of ${this.identity}'s term ${state.term.fencingToken} settled at last`);
         this.poke();
       });
+      // An involuntary loss exits in loseInvoluntarily(), by policy.
+      if (voluntary) this.exit(1);
     }
     return settled;
+  }
+
+  /**
+   * Renews an ended term's record every retryPeriod while its work settles, carrying its staged
+   * annotations. Resolves ('lost') once the lease is no longer safely held: taken, deleted, or not
+   * renewed within renewDeadline of the last write (the same margin a term has). Until `stop` aborts.
+   */
+  private holdWhileSettling(state: TermState, stop: AbortSignal): Promise<'lost'> {
+    const clock = this.clock;
+    return new Promise<'lost'>((resolve) => {
+      let deadlineTimer: unknown;
+      let nextTimer: unknown;
+      const clear = (): void => {
+        clock.clearTimeout(deadlineTimer);
+        clock.clearTimeout(nextTimer);
+      };
+      const lost = (): void => {
+        clear();
+        resolve('lost');
+      };
+      const armFrom = (sentAt: number): void => {
+        clear();
+        deadlineTimer = clock.setTimeout(lost, Math.max(sentAt + this.options.renewDeadline - clock.now(), 0));
+        nextTimer = clock.setTimeout(renewNow, Math.max(sentAt + this.options.retryPeriod - clock.now(), 0));
+      };
+      const renewNow = (): void => {
+        this.holdWrite = this.holdOnce(state.record).then((written) => {
+          if (stop.aborted) return;
+          if (written === 'lost') lost();
+          else if (written !== undefined) armFrom(written);
+          else nextTimer = clock.setTimeout(renewNow, this.options.retryPeriod);
+        });
+      };
+      stop.addEventListener('abort', clear, { once: true });
+      armFrom(state.renewedAt);
+    });
+  }
+
+  /** One renewal of an ended term's record: the monotonic time it was sent, 'lost' if the Lease holds another term, undefined on failure. */
+  private async holdOnce(record: LeaseRecord): Promise<number | 'lost' | undefined> {
+    const carried = this.carried(record);
+    try {
+      return await this.withRequestTimeout(async (signal) => {
+        let basedOn = this.latest && sameTerm(this.latest.record, record) ? this.latest : await this.lock.get(signal);
+        for (;;) {
+          if (!basedOn) return 'lost';
+          this.remember(basedOn);
+          if (!sameTerm(basedOn.record, record)) return 'lost';
+          const sentAt = this.clock.now();
+          try {
+            this.remember(await this.lock.update(this.renewalOf(basedOn.record, this.clock.wallNow()), basedOn, signal, carried?.changes));
+            this.wrote(carried);
+            return sentAt;
+          } catch (error) {
+            if (!(error instanceof LockError && error.kind === 'conflict')) throw error;
+            basedOn = await this.lock.get(signal);
+          }
+        }
+      }, false);
+    } catch (error) {
+      this.emitError('renew', asError(error));
+      return undefined;
+    }
   }
 
   /** Ends a term and runs what follows (release, exit) as one settling step: no attempt, no stop, in between. */
