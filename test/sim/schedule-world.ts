@@ -460,9 +460,12 @@ export async function simulateSchedule(seed: number): Promise<ScheduleSimResult>
     return proc;
   };
 
+  let stoppingAll = false;
   const restartLater = (slot: number, identity: string): void => {
     pendingRestart.add(slot);
     world.after(rng.between(100, 3000), () => {
+      // A stop-restart whose stop outlasted the final STOP (its work was slow to settle) restarts nothing.
+      if (stoppingAll) return;
       restarts++;
       spawn(slot, identity);
     });
@@ -599,6 +602,7 @@ export async function simulateSchedule(seed: number): Promise<ScheduleSimResult>
 
   // ---- stop everyone: the last leader releases ----
   world.log('STOP');
+  stoppingAll = true;
   const stopping = alive().map((proc) => stop(proc));
   void stopping;
   await world.runUntil(world.now + maxSettle + 3 * timings.renewDeadline + 5_000, noErrors);

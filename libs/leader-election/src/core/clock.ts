@@ -12,7 +12,8 @@ export interface Clock {
 }
 
 /** The longest delay Node's timers take. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The longest delay Node's timers take (about 24.8 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export const systemClock: Clock = {
   now: () => performance.now(),

@@ -18,7 +18,7 @@ import { LEADER_ONLY_METADATA } from './leader-only.decorator.js';
 import type { ScheduledJob } from './leader-scheduler.js';
 import { jobOptionProblems, type LeaderOnlyOptions, type ResolvedLeaderScheduleOptions } from './leader-schedule.options.js';
 import { LEADER_SCHEDULE_OPTIONS, LeaderSchedules, LOGGER_CONTEXT } from './leader-schedules.js';
-import { cronTimetable, intervalTimetable, type CronSchedule } from './timetable.js';
+import { cronTimetable, intervalTimetable, timeoutDelayProblem, type CronSchedule } from './timetable.js';
 
 /** @nestjs/schedule's metadata keys and SchedulerType values. */
 export const SCHEDULE_METADATA = {
@@ -149,9 +149,11 @@ export class LeaderScheduleExplorer {
       }
       case SCHEDULER_TYPES.interval:
         return { ...common, timetable: intervalTimetable(schedule.ms!), waitForCompletion: false };
-      case SCHEDULER_TYPES.timeout:
-        if (!(Number.isFinite(schedule.ms) && schedule.ms! >= 0)) throw new Error(`@Timeout needs a delay in ms, got ${schedule.ms}`);
+      case SCHEDULER_TYPES.timeout: {
+        const problem = timeoutDelayProblem(schedule.ms);
+        if (problem) throw new Error(`@Timeout ${problem}`);
         return { ...common, delay: schedule.ms, waitForCompletion: false };
+      }
       default:
         throw new Error(`@nestjs/schedule declared a job of a kind this library does not know (${schedule.type})`);
     }

@@ -9,7 +9,7 @@ import { jobOptionProblems, type LeaderOnlyOptions, type ResolvedLeaderScheduleO
 import { LEADER_SCHEDULE_OPTIONS, LeaderSchedules } from './leader-schedules.js';
 import type { ScheduledJob } from './leader-scheduler.js';
 import type { RunContext } from './run-context.js';
-import { cronTimetable, intervalTimetable, type CronSchedule } from './timetable.js';
+import { cronTimetable, intervalTimetable, timeoutDelayProblem, type CronSchedule } from './timetable.js';
 
 /** A run-time job's handler: it gets its run (also reachable through ScheduledRun). */
 export type LeaderJobHandler = (run: RunContext) => unknown;
@@ -38,7 +38,8 @@ export class LeaderSchedulerRegistry {
 
   /** Once per term, `ms` after it began. */
   addTimeout(name: string, ms: number, handler: LeaderJobHandler, options: LeaderOnlyOptions = {}): void {
-    if (!(Number.isFinite(ms) && ms >= 0)) throw new Error(`addTimeout("${name}"): the delay must be a number of ms from 0 up, got ${ms}`);
+    const problem = timeoutDelayProblem(ms);
+    if (problem) throw new Error(`addTimeout("${name}") ${problem}`);
     this.add(name, options, handler, { delay: ms, waitForCompletion: false });
   }
 

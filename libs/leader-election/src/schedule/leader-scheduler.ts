@@ -106,6 +106,8 @@ interface ActiveTerm {
   carried: Map<string, JobRecord>;
   loops: Map<string, Promise<void>>;
   stops: Map<string, AbortController>;
+  /** Jobs being removed (deleteJob), until their runs in flight have settled. */
+  removals: Map<string, Promise<void>>;
   /** The record is the final one of the term right before this one: its unsettled ticks were cancelled, none is in flight. */
   handedOver: boolean;
 }
@@ -134,22 +136,44 @@ export class LeaderScheduler {
     return this.jobs.has(name);
   }
 
-  /** Adds a job; during a term it starts at once, catching up from the record like any other. */
+  /**
+   * Adds a job; during a term it starts at once, catching up from the record like any other. A job
+   * added again while its removal is still settling starts once that has settled, from where it left off.
+   */
   add(job: ScheduledJob): void {
     if (this.jobs.has(job.name)) throw new Error(`a leader-only job named "${job.name}" already exists in election ${this.elector.options.leaseName}`);
     this.jobs.set(job.name, job);
-    if (this.active && this.active.term.isValid()) this.startJob(this.active, job);
+    const active = this.active;
+    if (!active || !active.term.isValid()) return;
+    const removal = active.removals.get(job.name);
+    if (!removal) this.startJob(active, job);
+    else void removal.then(() => {
+      if (this.jobs.get(job.name) === job && this.active === active && active.term.isValid()) this.startJob(active, job);
+    });
   }
 
-  /** Removes a job: no tick starts any more; resolves once its runs in flight have settled. */
-  async remove(name: string): Promise<void> {
-    if (!this.jobs.delete(name)) throw new Error(`no leader-only job named "${name}"`);
+  /** Removes a job: no tick starts any more; resolves once its runs in flight have settled. Throws at once for an unknown name. */
+  remove(name: string): Promise<void> {
+    if (!this.jobs.delete(name)) throw new Error(`no leader-only job named "${name}" in election ${this.elector.options.leaseName}`);
     const active = this.active;
-    if (!active) return;
+    if (!active) return Promise.resolve();
+    const removal = this.removeFromTerm(active, name, active.removals.get(name));
+    active.removals.set(name, removal);
+    void removal.finally(() => {
+      if (active.removals.get(name) === removal) active.removals.delete(name);
+    });
+    return removal;
+  }
+
+  private async removeFromTerm(active: ActiveTerm, name: string, earlier: Promise<void> | undefined): Promise<void> {
+    await earlier;
     active.stops.get(name)?.abort();
     await active.loops.get(name);
+    const ledger = active.ledgers.get(name);
     active.ledgers.delete(name);
-    active.carried.delete(name);
+    // Added again meanwhile: it goes on from this record. Otherwise the job leaves the record.
+    if (this.jobs.has(name) && ledger) active.carried.set(name, ledger.record());
+    else active.carried.delete(name);
     this.stage(active);
   }
 
@@ -163,7 +187,7 @@ export class LeaderScheduler {
     }
     // A graceful handover (the previous term's last record, and that term was the one right before this): exactly-once under both policies.
     const handedOver = handover !== undefined && handover === term.fencingToken - 1;
-    const active: ActiveTerm = { term, ledgers: new Map(), carried: records, loops: new Map(), stops: new Map(), handedOver };
+    const active: ActiveTerm = { term, ledgers: new Map(), carried: records, loops: new Map(), stops: new Map(), removals: new Map(), handedOver };
     this.active = active;
     try {
       for (const job of this.jobs.values()) this.startJob(active, job);
@@ -171,8 +195,8 @@ export class LeaderScheduler {
         if (term.signal.aborted) resolve();
         else term.signal.addEventListener('abort', () => resolve(), { once: true });
       });
-      // Jobs added or removed while waiting are in the map too.
-      while (active.loops.size > 0) await Promise.all(active.loops.values());
+      // Jobs added or removed while waiting are in the maps too.
+      while (active.loops.size + active.removals.size > 0) await Promise.all([...active.loops.values(), ...active.removals.values()]);
       // Every run has settled: the last record, which only the release (or, without one, the last write) carries.
       this.stage(active, true);
     } finally {
@@ -185,12 +209,13 @@ export class LeaderScheduler {
     const onTermEnd = (): void => stop.abort();
     active.term.signal.addEventListener('abort', onTermEnd, { once: true });
     active.stops.set(job.name, stop);
-    const loop = (job.delay !== undefined ? this.runTimeout(active, job, stop.signal) : this.runTimetable(active, job, stop.signal))
+    const loop: Promise<void> = (job.delay !== undefined ? this.runTimeout(active, job, stop.signal) : this.runTimetable(active, job, stop.signal))
       .catch((error: unknown) => this.logger.error(`leader-only job ${job.name} stopped: ${String((error as Error)?.stack ?? error)}`))
       .finally(() => {
         active.term.signal.removeEventListener('abort', onTermEnd);
-        active.loops.delete(job.name);
-        active.stops.delete(job.name);
+        // Only its own entries: the name may belong to a job added again since.
+        if (active.loops.get(job.name) === loop) active.loops.delete(job.name);
+        if (active.stops.get(job.name) === stop) active.stops.delete(job.name);
       });
     active.loops.set(job.name, loop);
   }
@@ -249,7 +274,7 @@ export class LeaderScheduler {
     const missed = this.dueTicks(job.timetable!, ledger, now);
     ledger.cursor = Math.max(ledger.cursor, now);
     if (missed.length === 0) return ledger;
-    const runs = (job.missed === 'catch-up' || active.handedOver) && missed.length <= MAX_MISSED_TICKS ? missed.slice(-job.maxCatchUp) : [];
+    const runs = (job.missed === 'catch-up' || active.handedOver) && missed.length <= MAX_MISSED_TICKS ? missed.slice(missed.length - Math.min(job.maxCatchUp, missed.length)) : [];
     const dropped = missed.slice(0, missed.length - runs.length);
     // Open before the skip below stages the record: its watermark must stay below the ticks still to run.
     for (const at of runs) ledger.handle(at);

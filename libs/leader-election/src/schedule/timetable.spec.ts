@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseScheduleRecord, formatScheduleRecord } from './schedule-record.js';
-import { cronTimetable, intervalTimetable } from './timetable.js';
+import { cronTimetable, intervalTimetable, timeoutDelayProblem } from './timetable.js';
 
 const iso = (date: Date | undefined): string | undefined => date?.toISOString();
 
@@ -46,7 +46,13 @@ describe('timetables', () => {
     expect(() => cronTimetable({ cronTime: '* * * * * *', timeZone: 'Mars/Olympus' })).toThrow("cron '* * * * * *' in Mars/Olympus: Invalid timezone.");
     expect(() => cronTimetable({ cronTime: '* * * * * *', timeZone: 'UTC', utcOffset: 60 })).toThrow('timeZone and utcOffset exclude each other');
     expect(() => cronTimetable({ cronTime: new Date('nonsense') })).toThrow('the cron date is not a valid date');
-    expect(() => intervalTimetable(0)).toThrow('an interval must be at least 1 ms, got 0');
+    expect(() => intervalTimetable(0)).toThrow('an interval must be from 1 ms to 2147483647 ms (24.8 days, the longest Node\'s timers take), got 0');
+    // Past Node's timer limit: @Interval's setInterval would fire every millisecond; past the Date range the next tick is no date at all.
+    expect(() => intervalTimetable(2 ** 31)).toThrow('got 2147483648');
+    expect(() => intervalTimetable(1e16)).toThrow('got 10000000000000000');
+    expect(timeoutDelayProblem(2 ** 31 - 1)).toBeUndefined();
+    expect(timeoutDelayProblem(2 ** 31)).toBe("needs a delay from 0 to 2147483647 ms (24.8 days, the longest Node's timers take), got 2147483648");
+    expect(timeoutDelayProblem(-1)).toContain('got -1');
   });
 });
 

@@ -3,6 +3,7 @@
  * @nestjs/schedule uses, so the same parser and DST rules), or every multiple of an interval.
  */
 import { createRequire } from 'node:module';
+import { MAX_TIMER_MS } from '../core/clock.js';
 
 /** The ticks of one job, as UTC instants. */
 export interface Timetable {
@@ -83,9 +84,18 @@ export function cronTimetable(schedule: CronSchedule): Timetable {
  * successor continues the grid its predecessor ran on.
  */
 export function intervalTimetable(ms: number): Timetable {
-  if (!Number.isFinite(ms) || ms < 1) throw new Error(`an interval must be at least 1 ms, got ${ms}`);
+  // Node's own limit, which @Interval inherits (past it setInterval fires every millisecond).
+  if (!(Number.isFinite(ms) && ms >= 1 && ms <= MAX_TIMER_MS)) {
+    throw new Error(`an interval must be from 1 ms to ${MAX_TIMER_MS} ms (24.8 days, the longest Node's timers take), got ${ms}`);
+  }
   return {
     description: `every ${ms} ms`,
     nextAfter: (instant) => new Date((Math.floor(instant.getTime() / ms) + 1) * ms),
   };
+}
+
+/** What is wrong with a @Timeout delay (one Node's timers cannot take), or undefined. */
+export function timeoutDelayProblem(ms: unknown): string | undefined {
+  if (typeof ms === 'number' && Number.isFinite(ms) && ms >= 0 && ms <= MAX_TIMER_MS) return undefined;
+  return `needs a delay from 0 to ${MAX_TIMER_MS} ms (24.8 days, the longest Node's timers take), got ${String(ms)}`;
 }
