@@ -2,6 +2,7 @@ import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeClock, settle } from '../testing/fake-clock.js';
 import { InMemoryLeaseLock, InMemoryLeaseStore } from '../testing/in-memory-lease-lock.js';
+import { LockError } from './lease-lock.js';
 import { LeaderElector, type ElectionEvent, type LeaderWork } from './leader-elector.js';
 import { LeadershipLostError, type Term } from './term.js';
 import type { LeaderElectorOptions } from './options.js';
@@ -890,6 +891,29 @@ describe('LeaderElector', () => {
       await flushed;
       expect(a.lock.requests.update).toBe(before + 1);
       expect(store.snapshot()!.annotations).toEqual({ [KEY]: 'later' });
+    });
+
+    it('annotations the apiserver refuses (422) are dropped and their waiters told; the lease is renewed without them and kept', async () => {
+      setup();
+      const a = candidate('a');
+      const update = a.lock.update.bind(a.lock);
+      a.lock.update = (record, basedOn, signal, annotations) => annotations?.[KEY] === 'too big'
+        ? Promise.reject(new LockError('invalid', 'metadata.annotations: Too long: must have at most 262144 bytes'))
+        : update(record, basedOn, signal, annotations);
+      start(a);
+      await clock.advance(0);
+      const term = a.elector.term!;
+      const refused = a.elector.annotate(term, { [KEY]: 'too big' }, { flush: true });
+      const outcome = refused.then(() => 'written', (error: Error) => error.message);
+      await clock.advance(0);
+      expect(await outcome).toContain('the apiserver refused the annotations: metadata.annotations: Too long');
+      await clock.advance(3 * TIMINGS.leaseDuration);
+      expect(a.elector.isLeader()).toBe(true);
+      expect(a.events.filter((event) => event.type === 'lost')).toEqual([]);
+      expect(store.snapshot()!.annotations).toEqual({});
+      // Later changes go through as usual.
+      await a.elector.annotate(term, { [KEY]: 'small' }, { flush: true });
+      expect(store.snapshot()!.annotations).toEqual({ [KEY]: 'small' });
     });
 
     it('keeps annotations written by others (kubectl annotate, a client-go peer) and renews over them', async () => {

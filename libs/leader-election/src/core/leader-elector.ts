@@ -368,6 +368,36 @@ export class LeaderElector {
     return { staged, changes: { ...staged.changes }, seq: staged.staged };
   }
 
+  /**
+   * Writes `record` with the term's staged annotations. If the apiserver refuses them (422: too
+   * large, an invalid key), writes it without them and rejects their waiters: an annotation never
+   * costs the lease.
+   */
+  private async writeCarrying(record: LeaseRecord, basedOn: LeaseSnapshot, signal: AbortSignal, carried: Carried | undefined): Promise<LeaseSnapshot> {
+    try {
+      return await this.lock.update(record, basedOn, signal, carried?.changes);
+    } catch (error) {
+      if (!carried || !(error instanceof LockError && error.kind === 'invalid')) throw error;
+      this.refused(carried, error);
+      return this.lock.update(record, basedOn, signal);
+    }
+  }
+
+  /** The apiserver refused what `carried` carried: those changes are dropped, their waiters told why. */
+  private refused(carried: Carried, error: LockError): void {
+    const staged = carried.staged;
+    for (const [key, value] of Object.entries(carried.changes)) if (staged.changes[key] === value) delete staged.changes[key];
+    staged.written = Math.max(staged.written, carried.seq);
+    if (staged.written >= staged.staged) staged.flush = false;
+    this.emitError('renew', new Error(`the apiserver refused this term's annotations (${Object.keys(carried.changes).join(', ')}), ` +
+      `which are dropped; the lease is renewed without them: ${error.message}`, { cause: error }));
+    staged.waiters = staged.waiters.filter((waiter) => {
+      if (waiter.seq > carried.seq) return true;
+      waiter.reject(new Error(`the apiserver refused the annotations: ${error.message}`, { cause: error }));
+      return false;
+    });
+  }
+
   /** A write that carried `carried` succeeded. */
   private wrote(carried: Carried | undefined): void {
     if (!carried) return;
@@ -562,7 +592,7 @@ export class LeaderElector {
       if (term && this.isLeader() && this.latest && sameTerm(this.latest.record, term)) {
         try {
           const sentAt = this.clock.now();
-          const written = await this.lock.update(this.renewalOf(this.latest.record, wallNow), this.latest, signal, carried?.changes);
+          const written = await this.writeCarrying(this.renewalOf(this.latest.record, wallNow), this.latest, signal, carried);
           this.remember(written);
           this.wrote(carried);
           return { kind: 'ours', snapshot: written, newTerm: false, sentAt };
@@ -593,7 +623,7 @@ export class LeaderElector {
         if (!sameTerm(record, term)) return { kind: 'held', holder };
         if (!this.isLeader()) return { kind: 'failed', error: new Error('the term expired during renewal') };
         const sentAt = this.clock.now();
-        const written = await this.lock.update(this.renewalOf(record, wallNow), snapshot, signal, carried?.changes);
+        const written = await this.writeCarrying(this.renewalOf(record, wallNow), snapshot, signal, carried);
         this.remember(written);
         this.wrote(carried);
         return { kind: 'ours', snapshot: written, newTerm: false, sentAt };
@@ -835,7 +865,7 @@ export class LeaderElector {
           if (!sameTerm(basedOn.record, record)) return 'lost';
           const sentAt = this.clock.now();
           try {
-            this.remember(await this.lock.update(this.renewalOf(basedOn.record, this.clock.wallNow()), basedOn, signal, carried?.changes));
+            this.remember(await this.writeCarrying(this.renewalOf(basedOn.record, this.clock.wallNow()), basedOn, signal, carried));
             this.wrote(carried);
             return sentAt;
           } catch (error) {
@@ -915,7 +945,7 @@ export class LeaderElector {
           const record = this.options.releaseOnStop
             ? { ...basedOn.record, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now }
             : basedOn.record;
-          return this.lock.update(record, basedOn, signal, carried?.changes);
+          return this.writeCarrying(record, basedOn, signal, carried);
         }, false);
         if (!released) return;
         this.remember(released);

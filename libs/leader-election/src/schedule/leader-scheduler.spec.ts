@@ -118,6 +118,25 @@ describe('LeaderScheduler', () => {
     expect({ overlaps, releasedUnderARun, exits: a.exits }).toEqual({ overlaps: [], releasedUnderARun: false, exits: [] });
   });
 
+  it('a run that never settles keeps the record bounded: the leader keeps its lease and says which tick it stopped holding open', async () => {
+    clock = new SteppedClock();
+    const store = new InMemoryLeaseStore();
+    const a = start(instance('a', store, { record: 'on-renewal', lock: new AnnotationLimitLock(store) }));
+    let first = true;
+    a.scheduler.add(every('j', 100, () => {
+      if (!first) return undefined;
+      first = false;
+      return new Promise(() => {}); // a hung call that ignores its signal
+    }));
+    const lost: string[] = [];
+    a.elector.events$.subscribe((event) => { if (event.type === 'lost') lost.push(event.reason); });
+    await clock.advance(1_200_000); // 12,000 ticks
+    expect(lost).toEqual([]);
+    expect(store.snapshot()!.annotations[KEY].length).toBeLessThan(4_000);
+    expect(record(store).jobs.j.also ?? []).toHaveLength(100);
+    expect(a.logs.filter((line) => line.includes('still running after 100 later ticks settled'))).toHaveLength(1);
+  }, 60_000);
+
   it('remove() of an unknown job throws at once, not in a rejected promise', () => {
     clock = new SteppedClock();
     const a = instance('a', new InMemoryLeaseStore());

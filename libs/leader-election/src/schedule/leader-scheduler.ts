@@ -70,12 +70,20 @@ export interface LeaderSchedulerOptions {
 /** More missed ticks than this are not enumerated: all are skipped. */
 const MAX_MISSED_TICKS = 10_000;
 
+/**
+ * At most this many settled ticks above a job's watermark are recorded (about 27 bytes each). A run
+ * stuck for longer would otherwise grow the record without bound, past what the apiserver takes.
+ */
+const MAX_SETTLED_ABOVE = 100;
+
 /** A job's ticks in one term: everything up to `cursor` was handled (settled, or open until it settles). */
 class Ledger {
   readonly open = new Set<number>();
   readonly settled = new Set<number>();
+  /** The record counts every tick up to here as settled, open or not (runs stuck past MAX_SETTLED_ABOVE later ticks). */
+  private floor = -Infinity;
 
-  constructor(public cursor: number, also: readonly Date[]) {
+  constructor(public cursor: number, also: readonly Date[], private readonly onGivenUp: (ticks: number[]) => void) {
     for (const tick of also) this.settled.add(tick.getTime());
   }
 
@@ -92,8 +100,15 @@ class Ledger {
 
   /** Every tick up to the watermark is settled; `also` are the settled ones past it. */
   record(): JobRecord {
-    const watermark = this.open.size > 0 ? Math.min(...this.open) - 1 : this.cursor;
-    const also = [...this.settled].filter((tick) => tick > watermark).sort((a, b) => a - b);
+    let watermark = this.open.size > 0 ? Math.max(this.floor, Math.min(...this.open) - 1) : this.cursor;
+    let also = [...this.settled].filter((tick) => tick > watermark).sort((a, b) => a - b);
+    if (also.length > MAX_SETTLED_ABOVE) {
+      const floor = also[also.length - MAX_SETTLED_ABOVE - 1];
+      const givenUp = [...this.open].filter((tick) => tick > watermark && tick <= floor).sort((a, b) => a - b);
+      this.floor = watermark = floor;
+      also = also.slice(-MAX_SETTLED_ABOVE);
+      if (givenUp.length > 0) this.onGivenUp(givenUp);
+    }
     for (const tick of this.settled) if (tick <= watermark) this.settled.delete(tick);
     return { done: new Date(watermark), also: also.map((tick) => new Date(tick)) };
   }
@@ -261,7 +276,10 @@ export class LeaderScheduler {
     const now = this.clock.wallNow().getTime();
     const previous = active.carried.get(job.name);
     active.carried.delete(job.name);
-    const ledger = new Ledger(Math.max(now, previous?.done.getTime() ?? now), previous?.also ?? []);
+    const ledger = new Ledger(Math.max(now, previous?.done.getTime() ?? now), previous?.also ?? [], (ticks) => {
+      this.logger.warn(`leader-only job ${job.name}: ${describeTicks(ticks)} still running after ${MAX_SETTLED_ABOVE} later ticks settled; ` +
+        'the record now counts it as settled, to stay bounded, so a successor after a crash will not run it again');
+    });
     active.ledgers.set(job.name, ledger);
     if (!previous) {
       this.logger.log(`leader-only job ${job.name} has no record in ${this.elector.options.leaseName}: it starts afresh with the next tick`);
