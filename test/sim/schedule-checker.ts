@@ -123,8 +123,8 @@ export interface RunRecord {
   recordedAt?: number;
 }
 
-export interface SkipRecord { proc: string; term: string | undefined; job: string; reason: 'missed' | 'overlap'; ticks: number[]; at: number }
-export interface CatchUpRecord { proc: string; term: string | undefined; job: string; ticks: number[]; at: number }
+export interface SkipRecord { proc: string; term: string | undefined; job: string; reason: 'missed' | 'late' | 'overlap'; ticks: number[]; at: number }
+export interface CatchUpRecord { proc: string; term: string | undefined; job: string; reason: 'missed' | 'late'; ticks: number[]; at: number }
 export interface WriteRecord { proc: string; term: string; at: number; release: boolean; records: Map<string, JobRecord> | undefined }
 
 export class ScheduleLedger {
@@ -281,16 +281,19 @@ export function checkSchedule(ledger: ScheduleLedger, jobs: SimJob[]): string[] 
     for (const job of jobs) {
       const record = term.start.get(job.name);
       const runs = ledger.runs.filter((run) => run.term === term.key && run.job === job.name);
-      const caught = ledger.catchUps.filter((event) => event.term === term.key && event.job === job.name).flatMap((event) => event.ticks);
+      const caught = ledger.catchUps.filter((event) => event.term === term.key && event.job === job.name && event.reason === 'missed').flatMap((event) => event.ticks);
+      const caughtLate = ledger.catchUps.filter((event) => event.term === term.key && event.job === job.name && event.reason === 'late').flatMap((event) => event.ticks);
       const missedSkips = ledger.skips.filter((skip) => skip.term === term.key && skip.job === job.name && skip.reason === 'missed').flatMap((skip) => skip.ticks);
       const early = runs.filter((run) => run.startedWall < run.tick);
       if (early.length > 0) violations.push(`[9] ${term.key} ran ${job.name} ticks before they fell due on its wall clock: ${early.map(describeRun).join('; ')}`);
       if (!record) {
-        const wrong = runs.filter((run) => run.kind !== 'scheduled' || run.tick <= term.beganWall);
+        const wrong = runs.filter((run) => !(run.kind === 'scheduled' || caughtLate.includes(run.tick)) || run.tick <= term.beganWall);
         if (wrong.length > 0) violations.push(`[9] ${term.key} found no record of ${job.name} yet ran ticks from before its start: ${wrong.map(describeRun).join('; ')}`);
         if (caught.length + missedSkips.length > 0) violations.push(`[9] ${term.key} found no record of ${job.name} yet caught up or skipped ${list([...caught, ...missedSkips])}`);
         continue;
       }
+      // Counting a job's missed ticks yields first: a term stopped within that instant never opened the job (its record passes on unchanged).
+      if (runs.length + caught.length + caughtLate.length + missedSkips.length === 0 && term.endedAt !== undefined && term.endedAt - term.beganAt < 50) continue;
       const missed = ticksIn(job, record.done.getTime(), term.beganWall).filter((tick) => !covers(record, tick));
       const catchUp = (job.policy === 'catch-up' || handedOver(term)) && missed.length <= 10_000 ? missed.slice(Math.max(0, missed.length - job.maxCatchUp)) : [];
       const dropped = missed.slice(0, missed.length - catchUp.length);
@@ -298,7 +301,7 @@ export function checkSchedule(ledger: ScheduleLedger, jobs: SimJob[]): string[] 
       if (!sameList(missedSkips, dropped)) violations.push(`[9] ${term.key} reported ${list(missedSkips)} of ${job.name} skipped as missed, but its start record calls for ${list(dropped)}`);
       const floor = Math.max(record.done.getTime(), term.beganWall);
       for (const run of runs) {
-        const ok = run.kind === 'catch-up' ? catchUp.includes(run.tick) : run.tick > floor && !covers(record, run.tick);
+        const ok = run.kind === 'catch-up' ? catchUp.includes(run.tick) || (caughtLate.includes(run.tick) && run.tick > floor) : run.tick > floor && !covers(record, run.tick);
         if (!ok) violations.push(`[9] ${term.key} ran ${describeRun(run)} against its start record (done ${fmtTick(record.done.getTime())}, also ${list(record.also.map((t) => t.getTime()))}, start ${fmtTick(term.beganWall)})`);
       }
     }
@@ -353,10 +356,12 @@ export function checkSchedule(ledger: ScheduleLedger, jobs: SimJob[]): string[] 
         const reasons = ledger.skips.filter((skip) => skip.job === job.name && skip.ticks.includes(tick));
         // Older than the latest maxCatchUp missed ticks, which the same term caught up.
         const beyondMaxCatchUp = (skip: SkipRecord): boolean => {
-          const caught = ledger.catchUps.filter((event) => event.term === skip.term && event.job === job.name).flatMap((event) => event.ticks);
+          // The catch-up decided together with this skip (same term, reason and instant).
+          const caught = ledger.catchUps.filter((event) => event.term === skip.term && event.job === job.name && event.reason === skip.reason && event.at === skip.at).flatMap((event) => event.ticks);
           return caught.length === job.maxCatchUp && caught.every((at) => at > tick);
         };
-        const byDesign = reasons.some((skip) => skip.reason === 'overlap' || beyondMaxCatchUp(skip));
+        // Due together with a later tick within a term (a late timer): skipped under 'skip', as cron does.
+        const byDesign = reasons.some((skip) => skip.reason === 'overlap' || (skip.reason === 'late' && job.policy === 'skip') || beyondMaxCatchUp(skip));
         if (!byDesign) {
           violations.push(`[3] ${job.name}@${fmtTick(tick)} was never done with graceful faults only: ${reasons.map((skip) => `${skip.term} skipped it (${skip.reason}) at ${secs(skip.at)}`).join('; ')}` +
             `${executions.length ? ` after ${executions.map(describeRun).join('; ')}` : ', though it fell due while nobody led'}`);

@@ -359,7 +359,7 @@ export async function simulateSchedule(seed: number): Promise<ScheduleSimResult>
         world.log(`${term} SKIPS ${event.job} ${event.ticks.map((tick) => fmtTick(tick.getTime())).join(' ')} (${event.reason})`);
         break;
       case 'ticks-caught-up':
-        ledger.catchUps.push({ proc: proc.name, term, job: event.job, ticks: event.ticks.map((tick) => tick.getTime()), at: world.now });
+        ledger.catchUps.push({ proc: proc.name, term, job: event.job, reason: event.reason, ticks: event.ticks.map((tick) => tick.getTime()), at: world.now });
         world.log(`${term} CATCHES UP ${event.job} ${event.ticks.map((tick) => fmtTick(tick.getTime())).join(' ')}`);
         break;
       case 'run-started':

@@ -27,7 +27,7 @@ export class TickJobs implements OnModuleInit {
     this.schedules.of('default').events$.subscribe((event) => {
       if (event.type === 'tick-recorded') this.log.tick('tick-recorded', event.tick, event.fencingToken);
       if (event.type === 'ticks-skipped' || event.type === 'ticks-caught-up') {
-        this.log.ticks(event.type, event.job, event.ticks, event.type === 'ticks-skipped' ? event.reason : undefined);
+        this.log.ticks(event.type, event.job, event.ticks, event.reason);
       }
     });
   }

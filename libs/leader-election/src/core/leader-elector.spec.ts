@@ -916,6 +916,25 @@ describe('LeaderElector', () => {
       expect(store.snapshot()!.annotations).toEqual({ [KEY]: 'small' });
     });
 
+    it('stop() while a lost term settles: its release carries what the term staged last (found by the scheduled-jobs simulator)', async () => {
+      setup();
+      const a = candidate('a');
+      start(a, async (term) => {
+        await new Promise((resolve) => term.signal.addEventListener('abort', resolve, { once: true }));
+        await new Promise<void>((resolve) => clock.setTimeout(resolve, 500));
+        void a.elector.annotate(term, { [KEY]: 'last' }).catch(() => {});
+      });
+      await clock.advance(0);
+      a.lock.failure = 'unavailable'; // renewals fail until the deadline: the term is lost
+      await clock.runUntil(() => !a.elector.isLeader(), 20_000);
+      a.lock.failure = undefined;
+      const stopping = a.elector.stop(); // while the lost term's work settles
+      await clock.advance(1_000);
+      await stopping;
+      expect(store.snapshot()!.free).toBe(true);
+      expect(store.snapshot()!.annotations).toEqual({ [KEY]: 'last' });
+    });
+
     it('keeps annotations written by others (kubectl annotate, a client-go peer) and renews over them', async () => {
       setup();
       const a = start(candidate('a'));

@@ -886,7 +886,8 @@ export class LeaderElector {
       try {
         await then(await this.endTerm(state, reason));
       } finally {
-        this.dropStaged(state.record);
+        // Under stop() the release comes after, from stop(), and carries what the term staged last.
+        if (!this.stopping) this.dropStaged(state.record);
       }
     })();
     this.settling = settling.finally(() => {

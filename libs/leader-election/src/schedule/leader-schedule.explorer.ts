@@ -10,7 +10,7 @@
  * then passes the method by, on every replica. The metadata keys are @nestjs/schedule's, unchanged
  * since its first release and not exported; a unit test checks them against the installed version.
  */
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
 import { DEFAULT_ELECTION } from '../leader-election.constants.js';
@@ -55,12 +55,16 @@ function readSchedule(method: object): DeclaredSchedule | undefined {
 }
 
 @Injectable()
-export class LeaderScheduleExplorer {
+export class LeaderScheduleExplorer implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(LOGGER_CONTEXT);
+  /** Methods this app took from @nestjs/schedule, with what they declared. */
+  private readonly handedOff = new Map<object, DeclaredSchedule>();
+  /** useFactory providers, checked once they exist. */
+  private readonly factories: InstanceWrapper[] = [];
 
   constructor(
     discovery: DiscoveryService,
-    scanner: MetadataScanner,
+    private readonly scanner: MetadataScanner,
     schedules: LeaderSchedules,
     @Inject(LEADER_SCHEDULE_OPTIONS) private readonly options: ResolvedLeaderScheduleOptions,
   ) {
@@ -84,17 +88,63 @@ export class LeaderScheduleExplorer {
     if (problems.length > 0) throw new Error(`leader-only scheduled jobs cannot be used as written:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
 
+  /**
+   * A factory's product is made after this constructor ran, too late to hand its jobs off: they are
+   * checked here, and refused (the app fails to start) rather than left to run on every replica.
+   */
+  onModuleInit(): void {
+    const problems: string[] = [];
+    for (const wrapper of this.factories) {
+      const instance = wrapper.instance as object | undefined;
+      const prototype = instance ? Object.getPrototypeOf(instance) as object | null : null;
+      if (!prototype) continue;
+      for (const methodName of this.scanner.getAllMethodNames(prototype)) {
+        const method = (prototype as Record<string, unknown>)[methodName];
+        if (typeof method !== 'function' || this.handedOff.has(method)) continue;
+        if (this.isLeaderOnly(method) && readSchedule(method)) {
+          problems.push(`${prototype.constructor.name}.${methodName} is a leader-only job on a ` +
+            'provider made by useFactory, which exists only after @nestjs/schedule has taken its jobs, so it would run on every replica: ' +
+            'provide the class itself (or useClass), or mark the method @LeaderOnly(false)');
+        }
+      }
+    }
+    if (problems.length > 0) throw new Error(`leader-only scheduled jobs cannot be used as written:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+
+  /** Gives the methods back to @nestjs/schedule, for another app built later in this process without leaderSchedule(). */
+  onApplicationShutdown(): void {
+    for (const [method, schedule] of this.handedOff) {
+      Reflect.defineMetadata(SCHEDULE_METADATA.type, schedule.type, method);
+      Reflect.deleteMetadata(HANDED_OFF_METADATA, method);
+    }
+    this.handedOff.clear();
+  }
+
+  private isLeaderOnly(method: object): boolean {
+    const marked = Reflect.getMetadata(LEADER_ONLY_METADATA, method) as LeaderOnlyOptions | false | undefined;
+    return marked !== false && (marked !== undefined || this.options.everyJob !== undefined);
+  }
+
   private *jobsOf(wrapper: InstanceWrapper, scanner: MetadataScanner, problems: string[]):
     Generator<{ job: ScheduledJob; election: string; where: string }> {
-    const prototype = (wrapper.metatype as { prototype?: object } | undefined)?.prototype;
-    if (!prototype || typeof wrapper.metatype !== 'function') return;
+    if (wrapper.inject) {
+      // useFactory: its product does not exist yet (see onModuleInit).
+      this.factories.push(wrapper);
+      return;
+    }
+    // A class, or a value (useValue) whose own class declares the methods.
+    const prototype = typeof wrapper.metatype === 'function'
+      ? (wrapper.metatype as { prototype?: object }).prototype
+      : wrapper.instance ? Object.getPrototypeOf(wrapper.instance) as object | null : undefined;
+    if (!prototype) return;
+    const className = (prototype as { constructor?: { name?: string } }).constructor?.name ?? String(wrapper.token);
     for (const methodName of scanner.getAllMethodNames(prototype)) {
       const method = (prototype as Record<string, unknown>)[methodName];
       if (typeof method !== 'function') continue;
       const marked = Reflect.getMetadata(LEADER_ONLY_METADATA, method) as LeaderOnlyOptions | false | undefined;
-      const where = `${wrapper.metatype.name}.${methodName}`;
+      const where = `${className}.${methodName}`;
       const schedule = readSchedule(method);
-      if (marked === false || (marked === undefined && this.options.everyJob === undefined)) continue;
+      if (!this.isLeaderOnly(method)) continue;
       if (!schedule) {
         if (marked) problems.push(`${where} is @LeaderOnly() but has no @Cron, @Interval or @Timeout (for work that runs the whole term, use @OnLeader())`);
         continue;
@@ -106,6 +156,7 @@ export class LeaderScheduleExplorer {
       // Handed off: @nestjs/schedule passes the method by from now on, on every replica.
       Reflect.defineMetadata(HANDED_OFF_METADATA, schedule, method);
       Reflect.deleteMetadata(SCHEDULE_METADATA.type, method);
+      this.handedOff.set(method, schedule);
       const options = { election: this.options.everyJob, ...marked };
       const optionProblems = jobOptionProblems(options, `${where}: `);
       if (optionProblems.length > 0) {

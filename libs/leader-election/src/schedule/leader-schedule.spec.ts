@@ -220,6 +220,50 @@ describe('leader-only scheduled jobs', () => {
     await expect(building).rejects.toThrow(/Wrong.notScheduled is @LeaderOnly\(\) but has no @Cron[\s\S]*no election named "nowhere"[\s\S]*Wrong.two and Wrong.one are both leader-only job "dup"[\s\S]*Wrong.delayed: initialDelay is not supported/);
   });
 
+  it('a useValue provider\'s jobs are leader-only too; a useFactory provider\'s, made too late to hand off, fail the start instead of running everywhere', async () => {
+    class ValueJobs {
+      @Cron('* * * * * *', { name: 'value-tick', timeZone: 'UTC' })
+      @LeaderOnly()
+      tick(): void {}
+    }
+    class FactoryJobs {
+      @Cron('* * * * * *', { name: 'factory-tick', timeZone: 'UTC' })
+      @LeaderOnly()
+      tick(): void {}
+    }
+    const withValue = await (await Test.createTestingModule({
+      imports: [ScheduleModule.forRoot(), LeaderElectionTestingModule.forRoot({ extensions: [leaderSchedule()] })],
+      providers: [{ provide: 'value-jobs', useValue: new ValueJobs() }],
+    }).compile()).init();
+    expect(withValue.get(SchedulerRegistry).getCronJobs().has('value-tick')).toBe(false);
+    expect(withValue.get(LeaderSchedules).of('default').jobNames).toEqual(['value-tick']);
+    await withValue.close();
+    const withFactory = await Test.createTestingModule({
+      imports: [ScheduleModule.forRoot(), LeaderElectionTestingModule.forRoot({ extensions: [leaderSchedule()] })],
+      providers: [{ provide: FactoryJobs, useFactory: () => new FactoryJobs() }],
+    }).compile();
+    await expect(withFactory.init()).rejects.toThrow('FactoryJobs.tick is a leader-only job on a provider made by useFactory');
+    await withFactory.close();
+  });
+
+  it('gives the jobs back to @nestjs/schedule when the app closes: an app built later without leaderSchedule() runs them as usual', async () => {
+    @Injectable()
+    class Shared {
+      @Interval('shared-beat', 60_000)
+      @LeaderOnly()
+      beat(): void {}
+    }
+    const first = await (await Test.createTestingModule({
+      imports: [ScheduleModule.forRoot(), LeaderElectionTestingModule.forRoot({ extensions: [leaderSchedule()] })],
+      providers: [Shared],
+    }).compile()).init();
+    expect(first.get(SchedulerRegistry).getIntervals()).not.toContain('shared-beat');
+    await first.close();
+    const later = await (await Test.createTestingModule({ imports: [ScheduleModule.forRoot()], providers: [Shared] }).compile()).init();
+    expect(later.get(SchedulerRegistry).getIntervals()).toContain('shared-beat');
+    await later.close();
+  });
+
   it('checks the @nestjs/schedule metadata it reads: the keys and kinds of the installed version', () => {
     class Probe {
       @Cron('* * * * * *', { name: 'c', timeZone: 'UTC' })

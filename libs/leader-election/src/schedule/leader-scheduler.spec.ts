@@ -65,12 +65,12 @@ function seedRecord(store: InMemoryLeaseStore, jobs: Record<string, { done: stri
   store.put({ holderIdentity: '', leaseDurationSeconds: 1, leaseTransitions: 3 }, { [KEY]: JSON.stringify({ v: 1, jobs }) });
 }
 
-function record(store: InMemoryLeaseStore): { jobs: Record<string, { done: string; also?: string[] }> } {
+function recordOf(store: InMemoryLeaseStore): { jobs: Record<string, { done: string; also?: string[] }> } {
   return JSON.parse(store.snapshot()!.annotations[KEY]) as { jobs: Record<string, { done: string; also?: string[] }> };
 }
 
 /** Resolves after `ms` of fake time, or rejects with the signal's reason when it aborts. */
-function work(ms: number, signal: AbortSignal): Promise<void> {
+function busy(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const timer = clock.setTimeout(resolve, ms);
     signal.addEventListener('abort', () => { clock.clearTimeout(timer); reject(signal.reason); }, { once: true });
@@ -96,7 +96,7 @@ describe('LeaderScheduler', () => {
       if (running.size > 0) overlaps.push(`${label} ${tick.id} beside ${[...running].join()}`);
       running.add(`${label} ${tick.id}`);
       try {
-        await work(ms, signal);
+        await busy(ms, signal);
       } finally {
         running.delete(`${label} ${tick.id}`);
       }
@@ -107,7 +107,7 @@ describe('LeaderScheduler', () => {
     a.scheduler.add(job('new', 500));
     await clock.advance(5_000);
     await removal;
-    expect(record(store).jobs).toHaveProperty('x');
+    expect(recordOf(store).jobs).toHaveProperty('x');
     let releasedUnderARun = false;
     const stopping = a.elector.stop();
     await clock.runUntil(() => {
@@ -133,8 +133,66 @@ describe('LeaderScheduler', () => {
     await clock.advance(1_200_000); // 12,000 ticks
     expect(lost).toEqual([]);
     expect(store.snapshot()!.annotations[KEY].length).toBeLessThan(4_000);
-    expect(record(store).jobs.j.also ?? []).toHaveLength(100);
+    expect(recordOf(store).jobs.j.also ?? []).toHaveLength(100);
     expect(a.logs.filter((line) => line.includes('still running after 100 later ticks settled'))).toHaveLength(1);
+  }, 60_000);
+
+  it('a forward wall-clock step within a term runs the latest tick and applies the policy to the rest (skip: none; catch-up: maxCatchUp)', async () => {
+    for (const missed of ['skip', 'catch-up'] as const) {
+      clock = new SteppedClock();
+      const store = new InMemoryLeaseStore();
+      const a = start(instance('a', store));
+      const kinds: string[] = [];
+      a.scheduler.add(every('j', 1000, ({ tick }) => void kinds.push(tick.kind), { missed, maxCatchUp: 5 }));
+      await clock.advance(3_000);
+      kinds.length = 0;
+      clock.wallStep = 600_000; // NTP steps the clock ten minutes ahead (a resumed VM): 600 ticks due at once
+      await clock.advance(1_000);
+      expect({ missed, kinds }).toEqual({ missed, kinds: missed === 'skip' ? ['scheduled'] : ['catch-up', 'catch-up', 'catch-up', 'catch-up', 'catch-up', 'scheduled'] });
+      expect(a.logs.filter((line) => line.includes('fell due together'))).toHaveLength(missed === 'skip' ? 1 : 2); // skipped; caught up
+      await a.elector.stop();
+      started.splice(0);
+    }
+  });
+
+  it('a record whose watermark is far in the future (an edit, a clock a year ahead) is not waited for: a warning, and the job goes on from now', async () => {
+    clock = new SteppedClock();
+    const store = new InMemoryLeaseStore();
+    seedRecord(store, { j: { done: new Date(wholeSecond() + 365 * 86_400_000).toISOString() } });
+    const a = instance('a', store);
+    let runs = 0;
+    a.scheduler.add(every('j', 1000, () => void runs++));
+    start(a);
+    await clock.advance(60_000);
+    expect(runs).toBe(60);
+    expect(a.logs.filter((line) => line.startsWith('WARN') && line.includes('in the future for this replica'))).toHaveLength(1);
+  });
+
+  it('counting thousands of missed cron ticks at term start does not block the event loop: each job counts in turns of its own', async () => {
+    clock = new SteppedClock();
+    const store = new InMemoryLeaseStore();
+    const eightDaysAgo = new Date(clock.wallNow().getTime() - 8 * 86_400_000).toISOString();
+    const jobs: Record<string, { done: string }> = {};
+    for (let i = 0; i < 4; i++) jobs[`j${i}`] = { done: eightDaysAgo };
+    seedRecord(store, jobs);
+    const a = instance('a', store);
+    for (let i = 0; i < 4; i++) {
+      a.scheduler.add({ name: `j${i}`, timetable: cronTimetable({ cronTime: '0 * * * * *', timeZone: 'UTC' }), waitForCompletion: false,
+        missed: 'catch-up', maxCatchUp: 100, run: () => {} });
+    }
+    let synchronous = 0;
+    a.elector.start((term) => {
+      const before = performance.now();
+      const running = a.scheduler.runTerm(term);
+      synchronous = performance.now() - before;
+      return running;
+    });
+    started.push(a.elector);
+    await clock.advance(0);
+    expect(synchronous).toBeLessThan(50); // was seconds: every job counted its ticks at once
+    // 11,520 missed per job, more than are counted: all skipped, each job recorded from now.
+    expect(Object.values(recordOf(store).jobs).every(({ done }) => Date.parse(done) >= clock.wallNow().getTime() - 1000)).toBe(true);
+    expect(a.logs.filter((line) => line.includes('more than 1000 missed, too many to catch up'))).toHaveLength(4);
   }, 60_000);
 
   it('remove() of an unknown job throws at once, not in a rejected promise', () => {

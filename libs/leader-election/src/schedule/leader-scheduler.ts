@@ -49,14 +49,21 @@ export interface ScheduledJob {
   run(context: RunContext): unknown;
 }
 
+/**
+ * Why ticks were not run: 'missed' before the term, or 'late' (due together within it), under 'skip'
+ * or past maxCatchUp; 'overlap': due while a run was in flight under waitForCompletion.
+ */
+export type SkipReason = 'missed' | 'late' | 'overlap';
+
 export type RunOutcome = 'completed' | 'failed' | 'cancelled';
 
 export type ScheduleEvent =
   | { type: 'run-started'; tick: Tick; fencingToken: number }
   | { type: 'run-settled'; tick: Tick; fencingToken: number; outcome: RunOutcome; durationMs: number; error?: Error }
-  /** Ticks not run on purpose: missed before the term under 'skip' (or past maxCatchUp), or due while a run was in flight under waitForCompletion. */
-  | { type: 'ticks-skipped'; job: string; reason: 'missed' | 'overlap'; ticks: Date[] }
-  | { type: 'ticks-caught-up'; job: string; ticks: Date[] }
+  /** Ticks not run on purpose: see SkipReason. */
+  | { type: 'ticks-skipped'; job: string; reason: SkipReason; ticks: Date[] }
+  /** Ticks run late, in order: missed before the term, or due together within it ('late'). */
+  | { type: 'ticks-caught-up'; job: string; reason: 'missed' | 'late'; ticks: Date[] }
   /** A write that carries the tick as settled reached the Lease. */
   | { type: 'tick-recorded'; tick: Tick; fencingToken: number };
 
@@ -67,8 +74,15 @@ export interface LeaderSchedulerOptions {
   record: 'on-completion' | 'on-renewal';
 }
 
-/** More missed ticks than this are not enumerated: all are skipped. */
-const MAX_MISSED_TICKS = 10_000;
+/**
+ * More missed ticks than this are not counted (a cron tick costs up to ~0.7 ms to compute): all are
+ * skipped. Catching up is for a handover's gap or a short outage, not for days without a leader.
+ */
+const MAX_MISSED_TICKS = 1_000;
+/** Counting missed ticks yields to the event loop this often. */
+const TICKS_PER_YIELD = 32;
+/** A record this far ahead of the wall clock is not waited for (more than any skew between replicas). */
+const FUTURE_TOLERANCE_MS = 60_000;
 
 /**
  * At most this many settled ticks above a job's watermark are recorded (about 27 bytes each). A run
@@ -242,19 +256,25 @@ export class LeaderScheduler {
 
   private async runTimetable(active: ActiveTerm, job: ScheduledJob, stop: AbortSignal): Promise<void> {
     const timetable = job.timetable!;
-    const ledger = this.openLedger(active, job);
-    for (const at of [...ledger.open].sort((a, b) => a - b)) {
-      // Caught up one after another, at once.
-      if (stop.aborted || !active.term.isValid()) return;
-      await this.runTick(active, job, ledger, at, 'catch-up');
-    }
+    const ledger = await this.openLedger(active, job, stop);
+    if (!ledger || !(await this.catchUp(active, job, ledger, [...ledger.open].sort((a, b) => a - b), stop))) return;
     const running = new Set<Promise<void>>();
     try {
       for (;;) {
         let next = timetable.nextAfter(new Date(ledger.cursor));
         while (next && ledger.settled.has(next.getTime())) next = timetable.nextAfter(next);
         if (!next || !(await this.waitUntil(next, stop))) return;
-        const at = next.getTime();
+        // A late timer (a blocked event loop, a pause) or a wall-clock step can make several ticks due at
+        // once: the latest runs as scheduled, the others are missed, under the job's policy.
+        const now = this.clock.wallNow().getTime();
+        const due = await this.dueTicks(timetable, ledger, now);
+        if (stop.aborted) return;
+        if (due.length > MAX_MISSED_TICKS) {
+          this.skip(active, job, ledger, due, 'late', now);
+          continue;
+        }
+        const at = due.at(-1) ?? next.getTime();
+        if (due.length > 1 && !(await this.catchUp(active, job, ledger, this.triage(active, job, ledger, due.slice(0, -1), 'late', now), stop))) return;
         if (!job.waitForCompletion) {
           const run = this.runTick(active, job, ledger, at, 'scheduled');
           running.add(run);
@@ -263,25 +283,44 @@ export class LeaderScheduler {
         }
         await this.runTick(active, job, ledger, at, 'scheduled');
         // As cron does under waitForCompletion: ticks that fell due while the run was in flight are skipped.
-        const skipped = this.dueTicks(timetable, ledger, this.clock.wallNow().getTime());
-        if (skipped.length > 0) this.skip(active, job, ledger, skipped, 'overlap');
+        const after = this.clock.wallNow().getTime();
+        const skipped = await this.dueTicks(timetable, ledger, after);
+        if (skipped.length > 0) this.skip(active, job, ledger, skipped, 'overlap', after);
       }
     } finally {
       await Promise.all(running);
     }
   }
 
-  /** The job's ledger for this term, from the record: missed ticks queued to catch up, or skipped. */
-  private openLedger(active: ActiveTerm, job: ScheduledJob): Ledger {
+  /** Runs opened ticks one after another, at once. false if the job or the term stopped first. */
+  private async catchUp(active: ActiveTerm, job: ScheduledJob, ledger: Ledger, ticks: number[], stop: AbortSignal): Promise<boolean> {
+    for (const at of ticks) {
+      if (stop.aborted || !active.term.isValid()) return false;
+      await this.runTick(active, job, ledger, at, 'catch-up');
+    }
+    return !stop.aborted;
+  }
+
+  /**
+   * The job's ledger for this term, from the record: missed ticks opened to catch up, or skipped.
+   * Counting them (up to MAX_MISSED_TICKS per job) yields to the event loop as it goes, so renewals
+   * run meanwhile. undefined if the job stopped first.
+   */
+  private async openLedger(active: ActiveTerm, job: ScheduledJob, stop: AbortSignal): Promise<Ledger | undefined> {
     const now = this.clock.wallNow().getTime();
-    const previous = active.carried.get(job.name);
-    active.carried.delete(job.name);
+    let previous = active.carried.get(job.name);
+    if (previous && previous.done.getTime() > now + FUTURE_TOLERANCE_MS) {
+      this.logger.warn(`leader-only job ${job.name}: its record says every tick up to ${previous.done.toISOString()} is settled, ` +
+        `which is in the future for this replica (now ${new Date(now).toISOString()}): a clock far ahead or an edited record. ` +
+        'It goes on from now instead of waiting for that time');
+      previous = { done: new Date(now), also: [] };
+    }
     const ledger = new Ledger(Math.max(now, previous?.done.getTime() ?? now), previous?.also ?? [], (ticks) => {
       this.logger.warn(`leader-only job ${job.name}: ${describeTicks(ticks)} still running after ${MAX_SETTLED_ABOVE} later ticks settled; ` +
         'the record now counts it as settled, to stay bounded, so a successor after a crash will not run it again');
     });
-    active.ledgers.set(job.name, ledger);
     if (!previous) {
+      this.adopt(active, job.name, ledger);
       this.logger.log(`leader-only job ${job.name} has no record in ${this.elector.options.leaseName}: it starts afresh with the next tick`);
       // Recorded at once, before any run (one write, once per job), whatever the record mode: a successor then
       // catches up from here even if no run of this term ever settles.
@@ -289,38 +328,65 @@ export class LeaderScheduler {
       return ledger;
     }
     ledger.cursor = previous.done.getTime();
-    const missed = this.dueTicks(job.timetable!, ledger, now);
+    // Each job counts in turns of its own, not all of them in the term's first one.
+    await sleep(0, undefined, this.clock);
+    const missed = await this.dueTicks(job.timetable!, ledger, now);
+    if (stop.aborted) return undefined;
+    // Only now does the ledger replace the record it came from: a record staged meanwhile keeps the job's.
+    this.adopt(active, job.name, ledger);
+    if (missed.length > 0) this.triage(active, job, ledger, missed, 'missed', now);
     ledger.cursor = Math.max(ledger.cursor, now);
-    if (missed.length === 0) return ledger;
-    const runs = (job.missed === 'catch-up' || active.handedOver) && missed.length <= MAX_MISSED_TICKS ? missed.slice(missed.length - Math.min(job.maxCatchUp, missed.length)) : [];
-    const dropped = missed.slice(0, missed.length - runs.length);
-    // Open before the skip below stages the record: its watermark must stay below the ticks still to run.
-    for (const at of runs) ledger.handle(at);
-    if (dropped.length > 0) this.skip(active, job, ledger, dropped, 'missed');
-    if (runs.length > 0) {
-      this.logger.log(`leader-only job ${job.name}: catching up ${describeTicks(runs)} that fell due before this term ` +
-        `(fencing token ${active.term.fencingToken}) and were not recorded as settled`);
-      this.eventSubject.next({ type: 'ticks-caught-up', job: job.name, ticks: runs.map((at) => new Date(at)) });
-    }
     return ledger;
   }
 
-  /** Ticks after the ledger's cursor, up to `until`, not settled yet (at most MAX_MISSED_TICKS + 1). */
-  private dueTicks(timetable: Timetable, ledger: Ledger, until: number): number[] {
+  private adopt(active: ActiveTerm, name: string, ledger: Ledger): void {
+    active.carried.delete(name);
+    active.ledgers.set(name, ledger);
+  }
+
+  /**
+   * Ticks that fell due without running: before this term ('missed'), or several at once within it
+   * ('late'). Under 'catch-up' the latest maxCatchUp are opened and returned, to run in order; the
+   * rest are skipped. A graceful handover catches up under either policy (nothing ran them).
+   */
+  private triage(active: ActiveTerm, job: ScheduledJob, ledger: Ledger, missed: number[], reason: 'missed' | 'late', now: number): number[] {
+    const catchUp = (job.missed === 'catch-up' || (reason === 'missed' && active.handedOver)) && missed.length <= MAX_MISSED_TICKS;
+    const runs = catchUp ? missed.slice(missed.length - Math.min(job.maxCatchUp, missed.length)) : [];
+    const dropped = missed.slice(0, missed.length - runs.length);
+    // Open before the skip below stages the record: its watermark must stay below the ticks still to run.
+    for (const at of runs) ledger.handle(at);
+    if (dropped.length > 0) this.skip(active, job, ledger, dropped, reason, now);
+    if (runs.length > 0) {
+      this.logger.log(`leader-only job ${job.name}: catching up ${describeTicks(runs)} that ` + (reason === 'missed'
+        ? `fell due before this term (fencing token ${active.term.fencingToken}) and were not recorded as settled`
+        : 'fell due together (a late timer: a blocked event loop, a pause, or a wall-clock step)'));
+      this.eventSubject.next({ type: 'ticks-caught-up', job: job.name, reason, ticks: runs.map((at) => new Date(at)) });
+    }
+    return runs;
+  }
+
+  /** Ticks after the ledger's cursor, up to `until`, not settled yet (at most MAX_MISSED_TICKS + 1); yields every TICKS_PER_YIELD. */
+  private async dueTicks(timetable: Timetable, ledger: Ledger, until: number): Promise<number[]> {
     const due: number[] = [];
     let next = timetable.nextAfter(new Date(ledger.cursor));
-    while (next && next.getTime() <= until && due.length <= MAX_MISSED_TICKS) {
+    for (let counted = 1; next && next.getTime() <= until && due.length <= MAX_MISSED_TICKS; counted++) {
       if (!ledger.settled.has(next.getTime())) due.push(next.getTime());
+      // A cron tick costs up to ~0.7 ms to compute: thousands at once would hold up renewals.
+      if (counted % TICKS_PER_YIELD === 0) await sleep(0, undefined, this.clock);
       next = timetable.nextAfter(next);
     }
     return due;
   }
 
-  private skip(active: ActiveTerm, job: ScheduledJob, ledger: Ledger, ticks: number[], reason: 'missed' | 'overlap'): void {
+  /** Settles `ticks` as skipped; more than MAX_MISSED_TICKS (counting stopped there) skips every tick up to `now` too. */
+  private skip(active: ActiveTerm, job: ScheduledJob, ledger: Ledger, ticks: number[], reason: SkipReason, now: number): void {
+    if (ticks.length > MAX_MISSED_TICKS) ledger.cursor = Math.max(ledger.cursor, now);
     for (const at of ticks) ledger.settle(at);
-    const why = reason === 'missed'
-      ? job.missed === 'skip' ? "fell due before this term (missed: 'skip')" : `fell due before this term, beyond maxCatchUp ${job.maxCatchUp}`
-      : 'fell due while its previous run was in flight (waitForCompletion)';
+    const policy = job.missed === 'skip' ? "missed: 'skip'"
+      : ticks.length > MAX_MISSED_TICKS ? `more than ${MAX_MISSED_TICKS} missed, too many to catch up; later ones too, up to now` : `beyond maxCatchUp ${job.maxCatchUp}`;
+    const why = reason === 'missed' ? `fell due before this term (${policy})`
+      : reason === 'late' ? `fell due together, with a later one (a late timer: a blocked event loop, a pause, or a wall-clock step; ${policy})`
+        : 'fell due while its previous run was in flight (waitForCompletion)';
     this.logger.warn(`leader-only job ${job.name}: skipped ${describeTicks(ticks)}, which ${why}`);
     this.eventSubject.next({ type: 'ticks-skipped', job: job.name, reason, ticks: ticks.map((at) => new Date(at)) });
     this.stage(active);
