@@ -794,17 +794,23 @@ export class LeaderElector {
     // Given up on purpose, the lease stays held until the work settles: no successor starts beside it.
     const voluntary = reason === 'stepped-down' || reason === 'stopped';
     const holding = new AbortController();
-    const holdLost = voluntary ? this.holdWhileSettling(state, holding.signal) : new Promise<never>(() => {});
-    const outcome = await Promise.race([state.work.then(() => 'settled' as const), timedOut, holdLost]);
-    this.clock.clearTimeout(timer);
+    const workSettled = state.work.then(() => 'settled' as const);
+    let outcome = await Promise.race([workSettled, timedOut, voluntary ? this.holdWhileSettling(state, holding.signal) : new Promise<never>(() => {})]);
     holding.abort();
-    await this.holdWrite;
+    if (outcome === 'lost') {
+      // The lease could not be kept (the apiserver unreachable, the Lease taken): from here on this is
+      // the settling of an involuntary loss, within what is left of settleTimeout.
+      this.logger.warn(`${this.identity} could not keep ${this.lock.description} while the work of its term ${state.term.fencingToken} settles`);
+      outcome = await Promise.race([workSettled, timedOut]);
+    }
+    this.clock.clearTimeout(timer);
     const settled = outcome === 'settled';
+    // A release waits for a hold write in flight (it would meet a 409 otherwise); an exit must not.
+    if (settled) await this.holdWrite;
     if (!settled) {
-      const why = outcome === 'timeout' ? `within ${this.options.settleTimeout} ms of its AbortSignal`
-        : 'before the lease it kept while settling was lost';
-      this.logger.error(`the work of ${this.identity}'s term ${state.term.fencingToken} did not settle ${why}; ` +
-        'the lease is left to expire rather than released, and this instance does not campaign until that work settles' +
+      this.logger.error(`the work of ${this.identity}'s term ${state.term.fencingToken} did not settle within ` +
+        `${this.options.settleTimeout} ms of its AbortSignal; the lease is left to expire rather than released, ` +
+        'and this instance does not campaign until that work settles' +
         (voluntary ? '; it exits, so the work cannot run beside the next leader' : ''));
       this.unsettledWork = state.work.then(() => {
         this.unsettledWork = undefined;

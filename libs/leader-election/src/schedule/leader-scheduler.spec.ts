@@ -195,6 +195,38 @@ describe('LeaderScheduler', () => {
     expect(a.logs.filter((line) => line.includes('more than 1000 missed, too many to catch up'))).toHaveLength(4);
   }, 60_000);
 
+  it('remove(), add() twice while the first removal settles, and right as the term starts: the last job goes on from the record (found by review)', async () => {
+    clock = new SteppedClock();
+    let store = new InMemoryLeaseStore();
+    let a = start(instance('a', store));
+    const job = (ms: number): ScheduledJob => every('x', 1000, ({ signal }) => busy(ms, signal).catch(() => {}));
+    a.scheduler.add(job(2_500));
+    await clock.advance(5_200);
+    void a.scheduler.remove('x');
+    a.scheduler.add(job(10));
+    void a.scheduler.remove('x');
+    a.scheduler.add(job(10));
+    await clock.advance(5_000);
+    expect(a.logs.filter((line) => line.includes('has no record'))).toHaveLength(1); // the first job's first term only
+
+    store = new InMemoryLeaseStore();
+    seedRecord(store, { x: { done: new Date(wholeSecond() - 10_000).toISOString() } });
+    a = instance('b', store);
+    const kinds: string[] = [];
+    a.scheduler.add(every('x', 1000, ({ tick }) => void kinds.push(tick.kind)));
+    const scheduler = a.scheduler;
+    a.elector.start((term) => {
+      const running = scheduler.runTerm(term);
+      void scheduler.remove('x'); // before the job counted its missed ticks
+      scheduler.add(every('x', 1000, ({ tick }) => void kinds.push(tick.kind)));
+      return running;
+    });
+    started.push(a.elector);
+    await clock.advance(500);
+    expect({ noRecord: a.logs.filter((line) => line.includes('has no record')), catchUps: kinds.filter((kind) => kind === 'catch-up').length })
+      .toEqual({ noRecord: [], catchUps: 10 });
+  });
+
   it('remove() of an unknown job throws at once, not in a rejected promise', () => {
     clock = new SteppedClock();
     const a = instance('a', new InMemoryLeaseStore());

@@ -200,9 +200,10 @@ export class LeaderScheduler {
     await active.loops.get(name);
     const ledger = active.ledgers.get(name);
     active.ledgers.delete(name);
-    // Added again meanwhile: it goes on from this record. Otherwise the job leaves the record.
-    if (this.jobs.has(name) && ledger) active.carried.set(name, ledger.record());
-    else active.carried.delete(name);
+    // Added again meanwhile: it goes on from this record (or from the carried one, if it never opened
+    // a ledger: removed before it counted its missed ticks, or an earlier removal took it). Otherwise the job leaves the record.
+    if (!this.jobs.has(name)) active.carried.delete(name);
+    else if (ledger) active.carried.set(name, ledger.record());
     this.stage(active);
   }
 
