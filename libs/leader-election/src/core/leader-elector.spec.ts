@@ -298,6 +298,49 @@ describe('LeaderElector', () => {
     expect(store.holder).toBe('a');
   });
 
+  it('elections won together renew spread over retryPeriod, not in one burst: the first renewal comes a random part early', async () => {
+    setup();
+    const renewals: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      store = new InMemoryLeaseStore(`lease-${i}`);
+      const c = start(candidate(`a${i}`, {}, () => i / 10));
+      c.elector.events$.subscribe((event) => { if (event.type === 'renewed') renewals.push(clock.now()); });
+    }
+    await clock.advance(TIMINGS.retryPeriod);
+    // random() = i / 10: at retryPeriod × (1 - i / 20).
+    expect(renewals).toEqual(Array.from({ length: 10 }, (_, i) => 1_100 + 100 * i));
+    renewals.length = 0;
+    await clock.advance(TIMINGS.retryPeriod);
+    // And they stay spread: each renews a retryPeriod after its last.
+    expect(new Set(renewals).size).toBe(10);
+  });
+
+  it('a create that lands after an operator deleted a live term it saw meanwhile begins no term until that lease is over (found by the simulator)', async () => {
+    setup();
+    const b = candidate('b');
+    let land!: () => void;
+    const landing = new Promise<void>((resolve) => (land = resolve));
+    const create = b.lock.create.bind(b.lock);
+    b.lock.create = async (record, signal) => {
+      await landing;
+      return create(record, signal);
+    };
+    start(b);
+    await clock.advance(0); // b read "no Lease"; its create is in flight
+    store.put({ holderIdentity: 'c', leaseDurationSeconds: 15, leaseTransitions: 0 }); // c begins a term, b's watch shows it
+    await clock.advance(10);
+    store.delete(); // an operator deletes the Lease under c's live term
+    await clock.advance(10);
+    land();
+    await clock.advance(0);
+    expect({ holder: store.holder, leads: b.elector.isLeader() }).toEqual({ holder: 'b', leads: false });
+    expect(b.warnings.filter((line) => line.includes('begins no term for'))).toHaveLength(1);
+    await clock.advance(14_900);
+    expect(b.elector.isLeader()).toBe(false);
+    await clock.advance(200);
+    expect(b.elector.isLeader()).toBe(true);
+  });
+
   it('never touches a lease someone else holds when stopping', async () => {
     setup();
     const a = start(candidate('a'));

@@ -107,7 +107,7 @@ interface Carried {
 
 type AttemptOutcome =
   /** sentAt: monotonic time the winning write was sent, where the term's (or renewal's) time counts from. */
-  | { kind: 'ours'; snapshot: LeaseSnapshot; newTerm: boolean; sentAt: number }
+  | { kind: 'ours'; snapshot: LeaseSnapshot; newTerm: boolean; sentAt: number; waitUntil?: number }
   /** Someone else's term (undefined: the Lease is gone). */
   | { kind: 'held'; holder: string | undefined }
   | { kind: 'conflict' }
@@ -121,6 +121,8 @@ const consoleLogger: ElectorLogger = {
 
 /** Spread of attempts made at the instant a lease expires or is released, in milliseconds. */
 const EXPIRY_SPREAD_MS = 5;
+/** A term's first renewal comes up to this part of retryPeriod early, to spread the phases of many elections. */
+const PHASE_SPREAD = 0.5;
 /** Leases longer than this are valid but unusual: followers say once that they wait them out. */
 const LONG_LEASE_SECONDS = 3600;
 /** How many versions we remember having read or written, to recognise the watch echoing them. */
@@ -182,6 +184,10 @@ export class LeaderElector {
    * no takeover before this monotonic time, whatever the Lease says now.
    */
   private carriedExpiry = -Infinity;
+  /** carriedExpiry as raised by others' changes, not by our own write landing (see learnedWhileWriting). */
+  private othersExpiry = -Infinity;
+  /** The record of a takeover write in flight. */
+  private writing: LeaseRecord | undefined;
   private readonly stopController = new AbortController();
   /** The annotations of the current (or ending) term, until its release. */
   private staged: StagedAnnotations | undefined;
@@ -472,6 +478,14 @@ export class LeaderElector {
         await this.release(outcome.snapshot.record);
         return;
       }
+      if (outcome.waitUntil !== undefined) {
+        // Ours, but a holder we saw replaced meanwhile may still work: no term until its lease is over.
+        // The Lease stays ours (our last term), retaken then if nobody took it.
+        this.logger.warn(`${this.identity} won ${this.lock.description}, but learned as it did that a holder was replaced without ` +
+          `a release; it begins no term for ${Math.round(outcome.waitUntil - this.clock.now())} ms, until that holder's lease is over`);
+        this.nextAttemptAt = outcome.waitUntil;
+        return;
+      }
       if (this.clock.now() - sentAt >= this.options.renewDeadline) {
         // The answer came after the term's deadline (a pause mid-request): it was over before it
         // could begin, and a successor may already lead. Try again now: if the Lease still holds it, it is ours.
@@ -481,7 +495,10 @@ export class LeaderElector {
         return;
       }
       this.beginTerm(outcome.snapshot, sentAt);
-      this.nextAttemptAt = sentAt + this.options.retryPeriod;
+      // The first renewal comes a random part of retryPeriod early (always safe: the term counts from
+      // the last write), and every later one retryPeriod after it: elections won together, as many in
+      // one process are, renew spread over the period instead of in one burst.
+      this.nextAttemptAt = sentAt + this.options.retryPeriod * (1 - this.random() * PHASE_SPREAD);
       return;
     }
     if (outcome.kind === 'failed') this.emitError('acquire', outcome.error);
@@ -611,9 +628,9 @@ export class LeaderElector {
         this.observe(undefined);
         if (this.clock.now() < this.takeoverAt()) return { kind: 'held', holder: undefined };
         const sentAt = this.clock.now();
-        const created = await this.lock.create(this.newTermRecord(undefined, wallNow), signal);
+        const { result: created, waitUntil } = await this.takeoverWrite(this.newTermRecord(undefined, wallNow), (record) => this.lock.create(record, signal));
         this.remember(created);
-        return { kind: 'ours', snapshot: created, newTerm: true, sentAt };
+        return { kind: 'ours', snapshot: created, newTerm: true, sentAt, waitUntil };
       }
       this.remember(snapshot);
       const record = snapshot.record;
@@ -632,12 +649,36 @@ export class LeaderElector {
       // any other is someone else's (a process sharing our identity) and must expire first.
       if (this.clock.now() < this.takeoverAt()) return { kind: 'held', holder };
       const sentAt = this.clock.now();
-      const written = await this.lock.update(this.newTermRecord(record, wallNow), snapshot, signal);
+      const { result: written, waitUntil } = await this.takeoverWrite(this.newTermRecord(record, wallNow), (next) => this.lock.update(next, snapshot, signal));
       this.remember(written);
-      return { kind: 'ours', snapshot: written, newTerm: true, sentAt };
+      return { kind: 'ours', snapshot: written, newTerm: true, sentAt, waitUntil };
     } catch (error) {
       if (error instanceof LockError && error.kind === 'conflict') return { kind: 'conflict' };
       return { kind: 'failed', error: asError(error) };
+    }
+  }
+
+  /**
+   * A write that begins a term. While it is in flight the watch may show another holder's term:
+   * one our write then replaced (an operator deleted the Lease under it before our create landed),
+   * or one already replaced by anything but its release. That holder may still work, so no term
+   * begins before its lease is over: `waitUntil`.
+   */
+  private async takeoverWrite(record: LeaseRecord, write: (record: LeaseRecord) => Promise<LeaseSnapshot>):
+    Promise<{ result: LeaseSnapshot; waitUntil?: number }> {
+    const before = this.othersExpiry;
+    const basedOn = this.observed?.key;
+    this.writing = record;
+    try {
+      const result = await write(record);
+      let waitUntil = this.othersExpiry > before ? this.othersExpiry : -Infinity;
+      const seen = this.observed?.snapshot;
+      if (seen && this.observed!.key !== basedOn && this.heldByOther(seen) && !sameTerm(seen.record, record)) {
+        waitUntil = Math.max(waitUntil, this.clock.now() + this.leaseDurationMs(seen.record));
+      }
+      return { result, ...waitUntil > this.clock.now() ? { waitUntil } : {} };
+    } finally {
+      this.writing = undefined;
     }
   }
 
@@ -685,7 +726,9 @@ export class LeaderElector {
     const before = previous?.snapshot;
     if (before && this.heldByOther(before) && !(snapshot && (isReleaseOf(snapshot, before) || sameTerm(snapshot.record, before.record)))) {
       // Counted from now, not from when we saw it: it may have renewed since, and what replaced it erased the trace.
-      this.carriedExpiry = Math.max(this.carriedExpiry, this.clock.now() + this.leaseDurationMs(before.record));
+      const expiry = this.clock.now() + this.leaseDurationMs(before.record);
+      this.carriedExpiry = Math.max(this.carriedExpiry, expiry);
+      if (!(snapshot && this.writing && sameTerm(snapshot.record, this.writing))) this.othersExpiry = Math.max(this.othersExpiry, expiry);
     }
     this.observed = { snapshot, key, at: this.clock.now() };
     if (snapshot && snapshot.problems.length > 0) {
@@ -805,7 +848,7 @@ export class LeaderElector {
     }
     this.clock.clearTimeout(timer);
     const settled = outcome === 'settled';
-    // A release waits for a hold write in flight (it would meet a 409 otherwise); an exit must not.
+    // A release waits for a hold write in flight (it would meet a 409 otherwise); an exit must not (below).
     if (settled) await this.holdWrite;
     if (!settled) {
       this.logger.error(`the work of ${this.identity}'s term ${state.term.fencingToken} did not settle within ` +
@@ -820,6 +863,8 @@ export class LeaderElector {
       // An involuntary loss exits in loseInvoluntarily(), by policy.
       if (voluntary) this.exit(1);
     }
+    // Nothing left behind (stop() returns after this): the hold write in flight ends within its request timeout.
+    await this.holdWrite;
     return settled;
   }
 

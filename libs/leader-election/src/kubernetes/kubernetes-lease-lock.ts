@@ -2,31 +2,13 @@
  * The LeaseLock on a real apiserver, through @kubernetes/client-node: optimistic writes with the
  * resourceVersion they are based on, a watch on the one Lease, and errors a person can act on.
  */
-import {
-  ApiException, CoordinationV1Api, Observable, V1MicroTime, Watch,
-  type ConfigurationOptions, type KubeConfig, type ObservableMiddleware, type V1Lease, type V1LeaseSpec,
-} from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { LockError, type LeaseLock, type LeaseVerb, type LeaseWatchHandlers } from '../core/lease-lock.js';
 import {
-  applyAnnotations, parseLease, recordToSpec, type AnnotationChanges, type LeaseObject, type LeaseRecord, type LeaseSnapshot,
+  applyAnnotations, formatMicroTime, parseLease, recordToSpec, type AnnotationChanges, type LeaseObject, type LeaseRecord, type LeaseSnapshot,
 } from '../core/lease-record.js';
-import { KeepAliveHttpLibrary } from './keep-alive-http.js';
+import { ApiError, LeaseClient } from './lease-client.js';
 import { describeRule, leaseRoleRule } from './rbac.js';
-
-/** Per-request options: kept-alive connections, aborted with `signal`. */
-function requestOptions(http: KeepAliveHttpLibrary, signal: AbortSignal): ConfigurationOptions<ObservableMiddleware> {
-  return {
-    httpApi: http,
-    middleware: [{
-      pre: (context) => {
-        context.setSignal(signal);
-        return new Observable(Promise.resolve(context));
-      },
-      post: (response) => new Observable(Promise.resolve(response)),
-    }],
-    middlewareMergeStrategy: 'append',
-  };
-}
 
 function apiMessage(body: unknown): string | undefined {
   if (typeof body !== 'string') return undefined;
@@ -38,116 +20,78 @@ function apiMessage(body: unknown): string | undefined {
   }
 }
 
-/** client-node serialises MicroTimes from V1MicroTime objects. */
-function toSpec(record: LeaseRecord): V1LeaseSpec {
-  return recordToSpec(record, (date) => new V1MicroTime(date));
-}
-
 export class KubernetesLeaseLock implements LeaseLock {
   readonly description: string;
-  private readonly api: CoordinationV1Api;
-  private readonly http: KeepAliveHttpLibrary;
+  private readonly client: LeaseClient;
+  private readonly path: string;
+  private closed = false;
 
   constructor(private readonly kubeConfig: KubeConfig, private readonly name: string, private readonly namespace: string) {
-    this.http = new KeepAliveHttpLibrary(kubeConfig);
-    this.api = kubeConfig.makeApiClient(CoordinationV1Api);
+    this.client = LeaseClient.for(kubeConfig);
+    this.path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
     this.description = `lease ${namespace}/${name}`;
   }
 
   async get(signal: AbortSignal): Promise<LeaseSnapshot | undefined> {
     try {
-      const lease = await this.api.readNamespacedLease({ name: this.name, namespace: this.namespace }, requestOptions(this.http, signal));
-      return parseLease(lease as LeaseObject);
+      return parseLease(JSON.parse(await this.client.request('GET', `${this.path}/${encodeURIComponent(this.name)}`, undefined, signal)) as LeaseObject);
     } catch (error) {
-      if (error instanceof ApiException && error.code === 404) return undefined;
+      if (error instanceof ApiError && error.statusCode === 404) return undefined;
       throw this.explain(error, 'get', signal);
     }
   }
 
   async create(record: LeaseRecord, signal: AbortSignal): Promise<LeaseSnapshot> {
-    const body: V1Lease = {
+    const body = {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
       metadata: { name: this.name, namespace: this.namespace },
-      spec: toSpec(record),
+      spec: recordToSpec(record, formatMicroTime),
     };
     try {
-      return parseLease(await this.api.createNamespacedLease({ namespace: this.namespace, body }, requestOptions(this.http, signal)) as LeaseObject);
+      return parseLease(JSON.parse(await this.client.request('POST', this.path, JSON.stringify(body), signal)) as LeaseObject);
     } catch (error) {
       throw this.explain(error, 'create', signal);
     }
   }
 
   async update(record: LeaseRecord, basedOn: LeaseSnapshot, signal: AbortSignal, annotations?: AnnotationChanges): Promise<LeaseSnapshot> {
-    const stored = basedOn.object as V1Lease;
-    const body: V1Lease = {
+    // The object as the apiserver sent it, so fields we do not own (labels, strategy, preferredHolder) are kept as they were.
+    const stored = basedOn.object as { metadata?: Record<string, unknown>; spec?: Record<string, unknown> };
+    const body = {
       ...stored,
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
       metadata: {
         ...stored.metadata, name: this.name, namespace: this.namespace, resourceVersion: basedOn.resourceVersion,
-        annotations: applyAnnotations(stored.metadata?.annotations, annotations) as Record<string, string> | undefined,
+        annotations: applyAnnotations(stored.metadata?.annotations as Record<string, unknown> | undefined, annotations),
       },
-      // Fields we do not own (strategy, preferredHolder) are kept as they were.
-      spec: { ...stored.spec, ...toSpec(record) },
+      spec: { ...stored.spec, ...recordToSpec(record, formatMicroTime) },
     };
     try {
-      const lease = await this.api.replaceNamespacedLease({ name: this.name, namespace: this.namespace, body }, requestOptions(this.http, signal));
-      return parseLease(lease as LeaseObject);
+      return parseLease(JSON.parse(await this.client.request('PUT', `${this.path}/${encodeURIComponent(this.name)}`, JSON.stringify(body), signal)) as LeaseObject);
     } catch (error) {
       // The Lease was deleted under us: to the elector that is a lost race like any other.
-      if (error instanceof ApiException && error.code === 404) {
+      if (error instanceof ApiError && error.statusCode === 404) {
         throw new LockError('conflict', `${this.description} was deleted`, { status: 404, cause: error });
       }
       throw this.explain(error, 'update', signal);
     }
   }
 
+  /** Through the namespace's watch, which every election of this kubeconfig in the namespace shares. */
   watch(handlers: LeaseWatchHandlers): () => void {
-    let stopped = false;
-    let controller: AbortController | undefined;
-    const path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.namespace)}/leases`;
-    const query = { fieldSelector: `metadata.name=${this.name}`, allowWatchBookmarks: true };
-    let closed = false;
-    const close = (error?: Error): void => {
-      if (closed || stopped) return;
-      closed = true;
-      handlers.onClose(error);
-    };
-    const onEvent = (type: string, object: unknown): void => {
-      if (stopped || closed) return;
-      switch (type) {
-        case 'ADDED':
-        case 'MODIFIED':
-          handlers.onChange(parseLease(object as LeaseObject));
-          break;
-        case 'DELETED':
-          handlers.onChange(undefined);
-          break;
-        case 'ERROR': {
-          const status = object as { code?: number; message?: string };
-          close(new LockError('unavailable', `the watch on ${this.description} ended: ${status.message ?? 'error'}`, { status: status.code }));
-          controller?.abort();
-          break;
-        }
-        default: // BOOKMARK: only a resourceVersion, nothing to act on
-      }
-    };
-    const onDone = (error: unknown): void => {
-      if (!error) return close();
-      close(this.explain(error, 'watch'));
-    };
-    new Watch(this.kubeConfig).watch(path, query, onEvent, onDone).then((abort) => {
-      controller = abort;
-      if (stopped) abort.abort();
-      else if (!closed) handlers.onOpen();
-    }, (error: unknown) => close(this.explain(error, 'watch')));
-    return () => {
-      stopped = true;
-      controller?.abort();
-    };
+    return this.client.watchLease(this.namespace, this.name, {
+      onOpen: () => handlers.onOpen(),
+      onChange: (snapshot) => handlers.onChange(snapshot),
+      onClose: (error) => handlers.onClose(error && this.explain(error, 'watch')),
+    });
   }
 
   close(): void {
-    this.http.destroy();
+    if (this.closed) return;
+    this.closed = true;
+    this.client.release();
   }
 
   /** Turns a client error into a LockError whose message says what to do about it. */
@@ -156,9 +100,8 @@ export class KubernetesLeaseLock implements LeaseLock {
       const reason = signal.reason;
       return reason instanceof LockError ? reason : new LockError('timeout', `${verb} ${this.description} was aborted`, { cause: error });
     }
-    const status = error instanceof ApiException ? error.code
-      : (error as { statusCode?: unknown })?.statusCode as number | undefined;
-    const detail = error instanceof ApiException ? apiMessage(error.body) : undefined;
+    const status = (error as { statusCode?: unknown } | undefined)?.statusCode as number | undefined;
+    const detail = error instanceof ApiError ? apiMessage(error.body) : undefined;
     const said = detail ? `: ${detail}` : '';
     switch (status) {
       case 409:

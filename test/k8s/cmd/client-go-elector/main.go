@@ -169,6 +169,10 @@ func main() {
 	// non-empty value only turns the job on; ticks missed without a leader are lost either way.
 	flag.StringVar(&schedule, "schedule", os.Getenv("SCHEDULE"), "run the leader-only job 'tick' at every whole second (any non-empty value)")
 	flag.IntVar(&tickWorkMs, "tick-work-ms", envInt("TICK_WORK_MS", 300), "how long each run of 'tick' works, in ms")
+	var leases int
+	var window float64
+	flag.IntVar(&leases, "leases", 0, "benchmark: hold this many Leases (<lease-name>-0 …) in this one process, print one JSON line and exit")
+	flag.Float64Var(&window, "window", 30, "benchmark: seconds of renewals to measure with --leases")
 	flag.Parse()
 	klog.SetOutput(os.Stderr)
 	klog.LogToStderr(true)
@@ -189,6 +193,10 @@ func main() {
 	}
 	// client-go's advice: a hung request must not outlive a term.
 	config.Timeout = max(time.Second, seconds(renewDeadline)/2)
+	if leases > 0 {
+		runMany(config, id, namespace, leaseName, leases, seconds(window), seconds(leaseDuration), seconds(renewDeadline), seconds(retryPeriod))
+		return
+	}
 	client := kubernetes.NewForConfigOrDie(config)
 
 	lock := &renewalClock{Interface: &resourcelock.LeaseLock{

@@ -1,0 +1,248 @@
+/**
+ * What every Lease lock of one apiserver shares: one pool of kept-alive connections (client-node
+ * 2.x would open a TLS connection per request, and one pool per lock meant two connections per
+ * election), credentials read from the kubeconfig once a minute rather than per request, and one
+ * watch per namespace feeding every election in it. Requests go out as the JSON we write and come
+ * back as the JSON the apiserver sends: no generated client, middleware or serializer on the
+ * renew path.
+ */
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Watch, type KubeConfig } from '@kubernetes/client-node';
+import type { LeaseWatchHandlers } from '../core/lease-lock.js';
+import { parseLease, type LeaseObject } from '../core/lease-record.js';
+
+/** How long credentials read from the kubeconfig are used before they are read again (tokens rotate). */
+const CREDENTIALS_TTL_MS = 60_000;
+/** Requests in flight per apiserver; more wait for a free connection (a renewal holds one for a few ms). */
+const MAX_SOCKETS = 6;
+
+/** An answer other than 2xx: its status and the apiserver's message. */
+export class ApiError extends Error {
+  constructor(readonly statusCode: number, readonly body: string) {
+    super(`HTTP ${statusCode}`);
+  }
+}
+
+interface Credentials {
+  agent: HttpsAgent | HttpAgent;
+  headers: Record<string, string>;
+  readAt: number;
+}
+
+type TlsOptions = { ca?: Buffer | string; cert?: Buffer | string; key?: Buffer | string; rejectUnauthorized?: boolean; servername?: string };
+
+const sameTls = (a: TlsOptions, b: TlsOptions): boolean =>
+  String(a.ca) === String(b.ca) && String(a.cert) === String(b.cert) && String(a.key) === String(b.key) &&
+  a.rejectUnauthorized === b.rejectUnauthorized && a.servername === b.servername;
+
+export class LeaseClient {
+  private static readonly shared = new WeakMap<KubeConfig, LeaseClient>();
+
+  /** The client of this kubeconfig's current cluster and user, shared by every lock built on it; release() when done. */
+  static for(kubeConfig: KubeConfig): LeaseClient {
+    let client = LeaseClient.shared.get(kubeConfig);
+    if (!client) {
+      client = new LeaseClient(kubeConfig);
+      LeaseClient.shared.set(kubeConfig, client);
+    }
+    client.users++;
+    return client;
+  }
+
+  readonly server: URL;
+  private users = 0;
+  private credentials: Promise<Credentials> | undefined;
+  private tls: TlsOptions | undefined;
+  private readonly watches = new Map<string, NamespaceWatch>();
+
+  private constructor(private readonly kubeConfig: KubeConfig) {
+    const server = kubeConfig.getCurrentCluster()?.server;
+    if (!server) throw new Error('the kubeconfig names no cluster server: set current-context to a context whose cluster has a server');
+    this.server = new URL(server);
+  }
+
+  /** One request; resolves with the body of a 2xx answer, rejects with an ApiError otherwise. */
+  async request(method: 'GET' | 'POST' | 'PUT', path: string, body: string | undefined, signal: AbortSignal): Promise<string> {
+    const { agent, headers } = await this.credentialsNow();
+    signal.throwIfAborted();
+    const https = this.server.protocol === 'https:';
+    const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const request = (https ? httpsRequest : httpRequest)({
+        protocol: this.server.protocol,
+        hostname: this.server.hostname,
+        port: this.server.port,
+        path: `${this.server.pathname.replace(/\/$/, '')}${path}`,
+        method,
+        agent,
+        signal,
+        headers: {
+          ...headers,
+          accept: 'application/json',
+          ...body === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) },
+        },
+      }, (response: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('error', reject);
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      });
+      request.on('error', reject);
+      request.end(body);
+    });
+    if (answer.status === 401) this.credentials = undefined; // read them again: a token may have rotated
+    if (answer.status < 200 || answer.status >= 300) throw new ApiError(answer.status, answer.text);
+    return answer.text;
+  }
+
+  /**
+   * Watches one Lease through the namespace's shared watch: `handlers` hear of that Lease only, and
+   * of the watch opening and closing. Returns the unsubscribe.
+   */
+  watchLease(namespace: string, name: string, handlers: LeaseWatchHandlers): () => void {
+    let watch = this.watches.get(namespace);
+    if (!watch) {
+      watch = new NamespaceWatch(this.kubeConfig, namespace, (ended) => {
+        if (this.watches.get(namespace) === ended) this.watches.delete(namespace);
+      });
+      this.watches.set(namespace, watch);
+    }
+    return watch.subscribe(name, handlers);
+  }
+
+  /** One lock fewer; the last one closes the connections. */
+  release(): void {
+    if (--this.users > 0) return;
+    LeaseClient.shared.delete(this.kubeConfig);
+    void this.credentials?.then(({ agent }) => agent.destroy(), () => {});
+    this.credentials = undefined;
+  }
+
+  /** The kubeconfig's TLS material and headers, read once a minute; one agent as long as the TLS material stays the same. */
+  private credentialsNow(): Promise<Credentials> {
+    const current = this.credentials;
+    if (current) {
+      return current.then((credentials) => {
+        if (performance.now() - credentials.readAt < CREDENTIALS_TTL_MS) return credentials;
+        if (this.credentials === current) this.credentials = undefined;
+        return this.credentialsNow();
+      });
+    }
+    const reading = this.readCredentials(current);
+    this.credentials = reading;
+    reading.catch(() => {
+      if (this.credentials === reading) this.credentials = undefined;
+    });
+    return reading;
+  }
+
+  private async readCredentials(previous: Promise<Credentials> | undefined): Promise<Credentials> {
+    const options: TlsOptions & { headers?: Record<string, unknown> } = {};
+    await this.kubeConfig.applyToHTTPSOptions(options as never);
+    const headers: Record<string, string> = {};
+    for (const [key, value] of Object.entries(options.headers ?? {})) headers[key.toLowerCase()] = String(value);
+    const { ca, cert, key, rejectUnauthorized, servername } = options;
+    const tls: TlsOptions = { ca, cert, key, rejectUnauthorized, servername };
+    const old = await previous?.catch(() => undefined);
+    if (old && this.tls && sameTls(this.tls, tls)) return { agent: old.agent, headers, readAt: performance.now() };
+    old?.agent.destroy();
+    this.tls = tls;
+    const agent = this.server.protocol === 'https:'
+      ? new HttpsAgent({ keepAlive: true, maxSockets: MAX_SOCKETS, ...tls })
+      : new HttpAgent({ keepAlive: true, maxSockets: MAX_SOCKETS });
+    return { agent, headers, readAt: performance.now() };
+  }
+}
+
+/**
+ * One watch on the Leases of a namespace, shared by the elections in it: each subscriber hears of
+ * its own Lease, and of the watch opening and closing. A subscriber that joins an open watch gets
+ * the Lease as last seen. When the watch ends every subscriber is told and dropped; their watchers
+ * subscribe again (with their backoff), and the first one opens a new watch.
+ */
+class NamespaceWatch {
+  private readonly subscribers = new Map<string, Set<LeaseWatchHandlers>>();
+  /** The Leases as last seen on this watch, by name. */
+  private readonly latest = new Map<string, LeaseObject>();
+  private controller: AbortController | undefined;
+  private open = false;
+  private ended = false;
+
+  constructor(private readonly kubeConfig: KubeConfig, private readonly namespace: string, private readonly onEnd: (watch: NamespaceWatch) => void) {
+    const path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
+    new Watch(kubeConfig).watch(path, { allowWatchBookmarks: true }, (type, object) => this.onEvent(type, object), (error) => this.end(error))
+      .then((controller: AbortController) => {
+        this.controller = controller;
+        if (this.ended) {
+          controller.abort();
+          return;
+        }
+        this.open = true;
+        for (const handlers of [...this.subscribers.values()].flatMap((set) => [...set])) handlers.onOpen();
+      }, (error: unknown) => this.end(error));
+  }
+
+  subscribe(name: string, handlers: LeaseWatchHandlers): () => void {
+    let set = this.subscribers.get(name);
+    if (!set) this.subscribers.set(name, set = new Set());
+    set.add(handlers);
+    if (this.open) {
+      handlers.onOpen();
+      const object = this.latest.get(name);
+      if (object) handlers.onChange(parseLease(object));
+    }
+    return () => {
+      if (!set.delete(handlers)) return;
+      if (set.size === 0) this.subscribers.delete(name);
+      if (this.subscribers.size === 0) this.stop();
+    };
+  }
+
+  private onEvent(type: string, object: unknown): void {
+    if (this.ended) return;
+    const lease = object as LeaseObject & { metadata?: { name?: string } };
+    switch (type) {
+      case 'ADDED':
+      case 'MODIFIED': {
+        const name = lease.metadata?.name;
+        if (name === undefined) return;
+        this.latest.set(name, lease);
+        const set = this.subscribers.get(name);
+        if (set) for (const handlers of Array.from(set)) handlers.onChange(parseLease(lease));
+        return;
+      }
+      case 'DELETED': {
+        const name = lease.metadata?.name;
+        if (name === undefined) return;
+        this.latest.delete(name);
+        const set = this.subscribers.get(name);
+        if (set) for (const handlers of Array.from(set)) handlers.onChange(undefined);
+        return;
+      }
+      case 'ERROR': {
+        const status = object as { code?: number; message?: string };
+        this.end(Object.assign(new Error(`the watch on the leases of namespace ${this.namespace} ended: ${status.message ?? 'error'}`),
+          { statusCode: status.code }));
+        return;
+      }
+      default: // BOOKMARK: only a resourceVersion
+    }
+  }
+
+  /** The watch ended (error undefined: closed by the apiserver, as it does every few minutes). */
+  private end(error: unknown): void {
+    if (this.ended) return;
+    this.stop();
+    const all = [...this.subscribers.values()].flatMap((set) => [...set]);
+    this.subscribers.clear();
+    for (const handlers of all) handlers.onClose(error === undefined || error === null ? undefined : error as Error);
+  }
+
+  private stop(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.open = false;
+    this.controller?.abort();
+    this.onEnd(this);
+  }
+}
