@@ -388,6 +388,8 @@ const MANY_WINDOW_S = env('BENCH_MANY_WINDOW', 30);
 interface ManyResult {
   implementation: Name; leases: number; held: number; acquireMs: number; acquireFailures: number;
   renewals: number; renewP50: number; renewP99: number; cpuMsPerRenewal: number; rssMB: number; kBPerLease: number;
+  /** Ours only: the JS heap kept per Lease after a full collection. */
+  heapKBPerLease?: number;
 }
 
 /** One process of each implementation holding N Leases, one after the other on the same control plane. */
@@ -410,13 +412,14 @@ async function manyElections(): Promise<Array<{ leases: number } & Record<Name, 
       const common = ['--kubeconfig', kubeconfig, '--namespace', ns, '--leases', String(leases), '--window', String(MANY_WINDOW_S), ...timing];
       row[name] = name === 'client-go'
         ? await run(clientGoBinary, ['--id', 'many', '--lease-name', 'lease', ...common])
-        : await run(process.execPath, [
+        : await run(process.execPath, ['--expose-gc',
           // BENCH_MANY_PROFILE=1: a CPU profile of each run, in bench/profiles (node --cpu-prof).
           ...process.env.BENCH_MANY_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', join(OUT, 'profiles')] : [],
           resolve(import.meta.dirname, 'many-elections.ts'), '--prefix', 'lease', ...common]);
       const r = row[name];
       log(`  ${name}, ${leases} leases: all held in ${r.acquireMs} ms (${r.acquireFailures} failed attempts), renew p50 ${r.renewP50} ms, ` +
-        `p99 ${r.renewP99} ms, ${r.cpuMsPerRenewal.toFixed(3)} ms CPU per renewal, ${Math.round(r.rssMB)} MB RSS, ${Math.round(r.kBPerLease)} kB per Lease`);
+        `p99 ${r.renewP99} ms, ${r.cpuMsPerRenewal.toFixed(3)} ms CPU per renewal, ${Math.round(r.rssMB)} MB RSS, ${Math.round(r.kBPerLease)} kB RSS per Lease` +
+        (r.heapKBPerLease === undefined ? '' : ` (${Math.round(r.heapKBPerLease)} kB of heap kept)`));
     }
     out.push(row);
   }

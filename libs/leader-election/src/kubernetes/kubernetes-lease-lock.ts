@@ -58,12 +58,14 @@ export class KubernetesLeaseLock implements LeaseLock {
   async update(record: LeaseRecord, basedOn: LeaseSnapshot, signal: AbortSignal, annotations?: AnnotationChanges): Promise<LeaseSnapshot> {
     // The object as the apiserver sent it, so fields we do not own (labels, strategy, preferredHolder) are kept as they were.
     const stored = basedOn.object as { metadata?: Record<string, unknown>; spec?: Record<string, unknown> };
+    // managedFields left out are kept as they are by the apiserver: a third of the bytes, not sent on every renewal.
+    const { managedFields: _, ...metadata } = stored.metadata ?? {};
     const body = {
       ...stored,
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
       metadata: {
-        ...stored.metadata, name: this.name, namespace: this.namespace, resourceVersion: basedOn.resourceVersion,
+        ...metadata, name: this.name, namespace: this.namespace, resourceVersion: basedOn.resourceVersion,
         annotations: applyAnnotations(stored.metadata?.annotations as Record<string, unknown> | undefined, annotations),
       },
       spec: { ...stored.spec, ...recordToSpec(record, formatMicroTime) },
