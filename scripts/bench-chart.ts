@@ -24,10 +24,27 @@ function groups(results: Results): Group[] {
       title: 'Apiserver requests per minute (1 leader + 9 followers)', unit: 'req/min',
       bars: [{ label: 'all 10', ...both('load10', 'totalPerMinute') }],
     },
+    ...many(results),
     ...schedule ? [{
       title: 'Leader-only job every second: ticks per leader crash (SIGKILL)', unit: 'ticks',
       bars: [{ label: 'missed', ...perCrash('missedPerCrash') }, { label: 'lost', ...perCrash('lostPerCrash') }],
     }] : [],
+  ];
+}
+
+const round = (value: number, digits: number): number => Number(value.toFixed(digits));
+
+/** The many-elections section: per Lease count, renew p99 and CPU per renewal. */
+function many(results: Results): Group[] {
+  type Row = { leases: number } & Record<'nestjs-lease-election' | 'client-go', Record<string, number>>;
+  const rows = results.manyElections as Row[] | undefined;
+  if (!rows?.length) return [];
+  const bars = (field: string, digits: number) => rows.map((row) => ({
+    label: `${row.leases} leases`, ours: round(row['nestjs-lease-election'][field], digits), theirs: round(row['client-go'][field], digits),
+  }));
+  return [
+    { title: 'Many elections in one process: renew p99', unit: 'ms', bars: bars('renewP99', 1) },
+    { title: 'Many elections in one process: CPU per renewal', unit: 'ms', bars: bars('cpuMsPerRenewal', 3) },
   ];
 }
 
