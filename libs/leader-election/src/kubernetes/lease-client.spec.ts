@@ -1,0 +1,129 @@
+/**
+ * LeaseClient against a small local HTTP server standing in for the apiserver's two Lease endpoints:
+ * what it sends, when it reads credentials again, and how one namespace watch serves many Leases.
+ * (The real apiserver is the integration suite's: test/integration/many.spec.ts.)
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { LeaseSnapshot } from '../core/lease-record.js';
+import { ApiError, LeaseClient } from './lease-client.js';
+
+/** Polls a condition of this test's own server and client (real sockets, so no fake clock). */
+async function waitUntil(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not reached');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+const PATH = '/apis/coordination.k8s.io/v1/namespaces/ns/leases';
+
+function lease(name: string, holder: string, resourceVersion: string): object {
+  return { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace: 'ns', resourceVersion },
+    spec: { holderIdentity: holder, leaseDurationSeconds: 15, leaseTransitions: 0 } };
+}
+
+describe('LeaseClient', () => {
+  let server: Server;
+  let kubeConfig: KubeConfig;
+  let handle: (request: IncomingMessage, response: ServerResponse) => void;
+  const seen: Array<{ method: string; url: string; authorization: string | undefined; body: string }> = [];
+  const watches = new Set<ServerResponse>();
+  /** One watch event to every open watch. */
+  const send = (event: object): void => {
+    for (const response of watches) response.write(`${JSON.stringify(event)}\n`);
+  };
+
+  beforeEach(async () => {
+    seen.length = 0;
+    server = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      request.on('end', () => {
+        seen.push({ method: request.method!, url: request.url!, authorization: request.headers.authorization, body });
+        if (request.url!.includes('watch=true')) {
+          response.writeHead(200, { 'content-type': 'application/json' });
+          response.flushHeaders();
+          watches.add(response);
+          response.on('close', () => watches.delete(response));
+          return;
+        }
+        handle(request, response);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    kubeConfig = new KubeConfig();
+    kubeConfig.loadFromOptions({
+      clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
+      users: [{ name: 'u', token: 'first' }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
+  });
+
+  afterEach(async () => {
+    for (const response of watches) response.end();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('sends JSON with the kubeconfig\'s token, reads a token again after a 401, and turns other answers into an ApiError', async () => {
+    const client = LeaseClient.for(kubeConfig);
+    handle = (request, response) => {
+      const ok = request.headers.authorization !== 'Bearer first' || seen.length === 1;
+      response.writeHead(ok ? 200 : 401, { 'content-type': 'application/json' });
+      response.end(JSON.stringify(ok ? lease('a', 'x', '1') : { message: 'Unauthorized' }));
+    };
+    const signal = new AbortController().signal;
+    expect(JSON.parse(await client.request('PUT', `${PATH}/a`, '{"spec":{}}', signal))).toMatchObject({ metadata: { name: 'a' } });
+    kubeConfig.users[0] = { ...kubeConfig.users[0], token: 'second' }; // the token rotated
+    // Within a minute the token read first is still used: the apiserver refuses it, and it is read again.
+    await expect(client.request('GET', `${PATH}/a`, undefined, signal)).rejects.toMatchObject({ statusCode: 401, body: '{"message":"Unauthorized"}' });
+    await client.request('GET', `${PATH}/a`, undefined, signal);
+    expect(seen.map(({ method, authorization, body }) => [method, authorization, body])).toEqual([
+      ['PUT', 'Bearer first', '{"spec":{}}'], ['GET', 'Bearer first', ''], ['GET', 'Bearer second', ''],
+    ]);
+    handle = (_, response) => {
+      response.writeHead(409);
+      response.end('{"message":"the object has been modified"}');
+    };
+    const conflict = await client.request('PUT', `${PATH}/a`, '{}', signal).catch((error: unknown) => error);
+    expect(conflict).toBeInstanceOf(ApiError);
+    client.release();
+  });
+
+  it('serves every Lease of a namespace from one watch: each subscriber hears of its own, a late one of the last seen', async () => {
+    const client = LeaseClient.for(kubeConfig);
+    const heard: Record<string, Array<string | undefined>> = { a: [], b: [], late: [] };
+    const opened: string[] = [];
+    const closed: Array<string | undefined> = [];
+    const handlers = (key: string) => ({
+      onOpen: () => opened.push(key),
+      onChange: (snapshot: LeaseSnapshot | undefined) => heard[key].push(snapshot?.record.holderIdentity),
+      onClose: (error?: Error) => closed.push(error?.message),
+    });
+    const stopA = client.watchLease('ns', 'a', handlers('a'));
+    client.watchLease('ns', 'b', handlers('b'));
+    await waitUntil(() => opened.length === 2 && watches.size === 1);
+    send({ type: 'ADDED', object: lease('a', 'x', '1') });
+    send({ type: 'MODIFIED', object: lease('b', 'y', '2') });
+    send({ type: 'MODIFIED', object: lease('other', 'z', '3') });
+    send({ type: 'DELETED', object: lease('a', 'x', '4') });
+    send({ type: 'MODIFIED', object: lease('b', 'w', '5') });
+    await waitUntil(() => heard.b.length === 2);
+    client.watchLease('ns', 'b', handlers('late'));
+    expect(heard).toEqual({ a: ['x', undefined], b: ['y', 'w'], late: ['w'] });
+    expect(seen.filter(({ url }) => url.includes('watch=true'))).toHaveLength(1);
+    stopA();
+    send({ type: 'ERROR', object: { code: 410, message: 'too old resource version' } });
+    await waitUntil(() => closed.length === 2);
+    expect(closed).toEqual([
+      'the watch on the leases of namespace ns ended: too old resource version',
+      'the watch on the leases of namespace ns ended: too old resource version',
+    ]);
+    client.release();
+  });
+});
