@@ -75,9 +75,9 @@ class FailingWork {
   app = '';
 
   @OnLeader({ onError: 'step-down' })
-  async run(): Promise<void> {
+  async run(term: Term): Promise<void> {
     if (this.app === 'a') throw new Error('cannot reconcile here');
-    await new Promise(() => {});
+    await new Promise((resolve) => term.signal.addEventListener('abort', resolve, { once: true }));
   }
 }
 

@@ -243,7 +243,7 @@ describe('leader-only scheduled jobs', () => {
       providers: [{ provide: FactoryJobs, useFactory: () => new FactoryJobs() }],
     }).compile();
     await expect(withFactory.init()).rejects.toThrow('FactoryJobs.tick is a leader-only job on a provider made by useFactory');
-    await withFactory.close();
+    await withFactory.close().catch(() => { /* Nest 11.0 rethrows the failed init from close() */ });
   });
 
   it('gives the jobs back to @nestjs/schedule when the app closes: an app built later without leaderSchedule() runs them as usual', async () => {
