@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { LeaseSnapshot } from '../core/lease-record.js';
 import { ApiError, LeaseClient } from './lease-client.js';
 
@@ -93,6 +93,67 @@ describe('LeaseClient', () => {
     const conflict = await client.request('PUT', `${PATH}/a`, '{}', signal).catch((error: unknown) => error);
     expect(conflict).toBeInstanceOf(ApiError);
     client.release();
+  });
+
+  it('keeps one connection across credential reads, closes it on release, and answers a hung exec plugin with the abort (found by review)', async () => {
+    let connections = 0;
+    server.on('connection', () => connections++);
+    handle = (_, response) => response.end('{}');
+    const client = LeaseClient.for(kubeConfig);
+    const signal = new AbortController().signal;
+    await client.request('GET', `${PATH}/a`, undefined, signal);
+    const now = performance.now.bind(performance);
+    let later = 0;
+    const clock = vi.spyOn(performance, 'now').mockImplementation(() => now() + later);
+    later = 61_000; // the credentials are read again, the TLS material is the same: the same pool
+    await client.request('GET', `${PATH}/a`, undefined, signal);
+    clock.mockRestore();
+    client.release();
+    const openConnections = (): Promise<number> => new Promise((resolve) => server.getConnections((_, count) => resolve(count)));
+    let open = await openConnections();
+    for (let tries = 0; open > 0 && tries < 100; tries++) open = await new Promise((resolve) => setTimeout(() => resolve(openConnections()), 10));
+    expect({ connections, open }).toEqual({ connections: 1, open: 0 });
+
+    kubeConfig.users[0] = { name: 'u', exec: { apiVersion: 'client.authentication.k8s.io/v1', command: 'sleep', args: ['5'] } };
+    const hung = LeaseClient.for(kubeConfig);
+    const started = Date.now();
+    await expect(hung.request('GET', `${PATH}/a`, undefined, AbortSignal.timeout(100))).rejects.toThrow('due to timeout');
+    expect(Date.now() - started).toBeLessThan(2_000);
+    hung.release();
+  });
+
+  it('reaches an apiserver at an IPv6 address, and sends basic auth for a username and password (found by review)', async () => {
+    const seenHere: Array<string | undefined> = [];
+    const ipv6 = createServer((request, response) => {
+      seenHere.push(request.headers.authorization);
+      response.end('{}');
+    });
+    await new Promise<void>((resolve) => ipv6.listen(0, '::1', resolve));
+    const config = new KubeConfig();
+    config.loadFromOptions({
+      clusters: [{ name: 'c', server: `http://[::1]:${(ipv6.address() as AddressInfo).port}`, skipTLSVerify: true }],
+      users: [{ name: 'u', username: 'admin', password: 'secret' }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
+    const client = LeaseClient.for(config);
+    try {
+      expect(await client.request('GET', `${PATH}/a`, undefined, AbortSignal.timeout(2_000))).toBe('{}');
+    } finally {
+      client.release();
+      ipv6.closeAllConnections();
+      await new Promise((resolve) => ipv6.close(resolve));
+    }
+    expect(seenHere).toEqual([`Basic ${Buffer.from('admin:secret').toString('base64')}`]);
+  });
+
+  it('refuses a kubeconfig whose cluster sets proxy-url, saying so, rather than going around the proxy', () => {
+    const config = new KubeConfig();
+    config.loadFromOptions({
+      clusters: [{ name: 'c', server: 'https://apiserver.example', proxyUrl: 'http://proxy.example:3128' }],
+      users: [{ name: 'u', token: 't' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x',
+    });
+    expect(() => LeaseClient.for(config)).toThrow("the kubeconfig's cluster c sets proxy-url http://proxy.example:3128, which Lease requests do not support");
   });
 
   it('serves every Lease of a namespace from one watch: each subscriber hears of its own, a late one of the last seen', async () => {

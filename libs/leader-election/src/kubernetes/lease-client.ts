@@ -14,6 +14,8 @@ import { parseLease, type LeaseObject } from '../core/lease-record.js';
 
 /** How long credentials read from the kubeconfig are used before they are read again (tokens rotate). */
 const CREDENTIALS_TTL_MS = 60_000;
+/** How long reading credentials (an exec plugin) may take before the next request starts a new read. */
+const CREDENTIALS_READ_LIMIT_MS = 30_000;
 /** Requests in flight per apiserver; more wait for a free connection (a renewal holds one for a few ms). */
 const MAX_SOCKETS = 6;
 
@@ -26,6 +28,7 @@ export class ApiError extends Error {
 
 interface Credentials {
   agent: HttpsAgent | HttpAgent;
+  auth?: string;
   headers: Record<string, string>;
   readAt: number;
 }
@@ -55,22 +58,30 @@ export class LeaseClient {
   private credentials: Promise<Credentials> | undefined;
   private tls: TlsOptions | undefined;
   private readonly watches = new Map<string, NamespaceWatch>();
+  private refused: Credentials | undefined;
+  private released = false;
 
   private constructor(private readonly kubeConfig: KubeConfig) {
-    const server = kubeConfig.getCurrentCluster()?.server;
+    const cluster = kubeConfig.getCurrentCluster();
+    const server = cluster?.server;
     if (!server) throw new Error('the kubeconfig names no cluster server: set current-context to a context whose cluster has a server');
+    if (cluster.proxyUrl) {
+      throw new Error(`the kubeconfig's cluster ${cluster.name} sets proxy-url ${cluster.proxyUrl}, which Lease requests do not support: ` +
+        'reach the apiserver directly (in-cluster, it always is)');
+    }
     this.server = new URL(server);
   }
 
   /** One request; resolves with the body of a 2xx answer, rejects with an ApiError otherwise. */
   async request(method: 'GET' | 'POST' | 'PUT', path: string, body: string | undefined, signal: AbortSignal): Promise<string> {
-    const { agent, headers } = await this.credentialsNow();
-    signal.throwIfAborted();
+    const credentials = await abortable(this.credentialsNow(), signal);
+    const { agent, headers, auth } = credentials;
     const https = this.server.protocol === 'https:';
     const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
       const request = (https ? httpsRequest : httpRequest)({
         protocol: this.server.protocol,
-        hostname: this.server.hostname,
+        hostname: this.server.hostname.replace(/^\[(.*)\]$/, '$1'),
+        auth,
         port: this.server.port,
         path: `${this.server.pathname.replace(/\/$/, '')}${path}`,
         method,
@@ -90,7 +101,7 @@ export class LeaseClient {
       request.on('error', reject);
       request.end(body);
     });
-    if (answer.status === 401) this.credentials = undefined; // read them again: a token may have rotated
+    if (answer.status === 401) this.refused = credentials; // read them again: a token may have rotated
     if (answer.status < 200 || answer.status >= 300) throw new ApiError(answer.status, answer.text);
     return answer.text;
   }
@@ -114,7 +125,8 @@ export class LeaseClient {
   release(): void {
     if (--this.users > 0) return;
     LeaseClient.shared.delete(this.kubeConfig);
-    void this.credentials?.then(({ agent }) => agent.destroy(), () => {});
+    this.released = true;
+    void this.credentials?.then(({ agent }) => retire(agent), () => {});
     this.credentials = undefined;
   }
 
@@ -123,34 +135,46 @@ export class LeaseClient {
     const current = this.credentials;
     if (current) {
       return current.then((credentials) => {
-        if (performance.now() - credentials.readAt < CREDENTIALS_TTL_MS) return credentials;
-        if (this.credentials === current) this.credentials = undefined;
+        if (credentials !== this.refused && performance.now() - credentials.readAt < CREDENTIALS_TTL_MS) return credentials;
+        if (this.credentials === current) this.refresh(current);
         return this.credentialsNow();
       });
     }
+    return this.refresh(undefined);
+  }
+
+  private refresh(current: Promise<Credentials> | undefined): Promise<Credentials> {
     const reading = this.readCredentials(current);
     this.credentials = reading;
-    reading.catch(() => {
+    // An exec plugin that hangs must not hold every later request: past the limit the next one reads again.
+    const limit = setTimeout(() => {
+      if (this.credentials === reading) this.credentials = undefined;
+    }, CREDENTIALS_READ_LIMIT_MS);
+    limit.unref();
+    reading.then(() => clearTimeout(limit), () => {
+      clearTimeout(limit);
       if (this.credentials === reading) this.credentials = undefined;
     });
     return reading;
   }
 
   private async readCredentials(previous: Promise<Credentials> | undefined): Promise<Credentials> {
-    const options: TlsOptions & { headers?: Record<string, unknown> } = {};
+    const options: TlsOptions & { headers?: Record<string, unknown>; auth?: string } = {};
     await this.kubeConfig.applyToHTTPSOptions(options as never);
     const headers: Record<string, string> = {};
     for (const [key, value] of Object.entries(options.headers ?? {})) headers[key.toLowerCase()] = String(value);
     const { ca, cert, key, rejectUnauthorized, servername } = options;
     const tls: TlsOptions = { ca, cert, key, rejectUnauthorized, servername };
     const old = await previous?.catch(() => undefined);
-    if (old && this.tls && sameTls(this.tls, tls)) return { agent: old.agent, headers, readAt: performance.now() };
-    old?.agent.destroy();
+    const auth = options.auth;
+    if (old && this.tls && sameTls(this.tls, tls)) return { agent: old.agent, headers, auth, readAt: performance.now() };
+    if (old) retire(old.agent);
     this.tls = tls;
     const agent = this.server.protocol === 'https:'
       ? new HttpsAgent({ keepAlive: true, maxSockets: MAX_SOCKETS, ...tls })
       : new HttpAgent({ keepAlive: true, maxSockets: MAX_SOCKETS });
-    return { agent, headers, readAt: performance.now() };
+    if (this.released) retire(agent);
+    return { agent, headers, auth, readAt: performance.now() };
   }
 }
 
@@ -245,4 +269,20 @@ class NamespaceWatch {
     this.controller?.abort();
     this.onEnd(this);
   }
+}
+
+/** Closes an agent's idle sockets now and each busy one once its request is done (agent.destroy() would cut requests in flight). */
+function retire(agent: HttpAgent): void {
+  (agent as unknown as { keepAlive: boolean }).keepAlive = false;
+  for (const sockets of Object.values(agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
+}
+
+/** `promise`, or the signal's reason as soon as it aborts. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
