@@ -276,22 +276,7 @@ export class SimLeaseLock implements LeaseLock {
   private request<T>(verb: string, signal: AbortSignal, apply: () => T): Promise<T> {
     const world = this.world;
     const network = this.server.network;
-    this.inFlight++;
-    return new Promise<T>((resolve, reject) => {
-      let done = false;
-      const finish = (outcome: () => void): void => {
-        if (done) return;
-        done = true;
-        this.inFlight--;
-        signal.removeEventListener('abort', onAbort);
-        outcome();
-      };
-      const onAbort = (): void => finish(() => reject(signal.reason));
-      if (signal.aborted) {
-        onAbort();
-        return;
-      }
-      signal.addEventListener('abort', onAbort);
+    return clientRequest<T>(this, signal, (finish, resolve, reject) => {
       const hang = world.rng.chance(network.hang);
       world.after(world.rng.between(network.minLatency, network.maxLatency), () => {
         if (hang) return;
@@ -311,13 +296,14 @@ export class SimLeaseLock implements LeaseLock {
             };
           } catch (error) {
             this.requestLog(`${verb} -> ${(error as Error).message}`);
-            answer = () => reject(error);
+            answer = () => reject(error as Error);
           }
         }
         world.after(world.rng.between(network.minLatency, network.maxLatency), () => finish(answer), this.owner);
       });
     });
   }
+
 }
 
 function termKey(holder: string, transitions: number): string {
@@ -332,4 +318,35 @@ export function describe(snapshot: LeaseSnapshot | undefined): string {
   if (!snapshot) return 'no Lease';
   const r = snapshot.record;
   return `rv ${snapshot.resourceVersion} holder ${JSON.stringify(r.holderIdentity)} ${r.leaseDurationSeconds ?? '?'}s transitions ${r.leaseTransitions}`;
+}
+
+/**
+ * A client's request as the simulated locks make one: counted in `client.inFlight` until it settles,
+ * settled once (through `finish`), and rejected at once when the caller's signal aborts, whatever the
+ * server does; `server` aborts then too, so a hung request ends when its client gives up.
+ */
+export function clientRequest<T>(client: { inFlight: number }, signal: AbortSignal,
+  send: (finish: (outcome: () => void) => void, resolve: (value: T) => void, reject: (error: Error) => void, server: AbortSignal) => void): Promise<T> {
+  client.inFlight++;
+  return new Promise<T>((resolve, reject) => {
+    let done = false;
+    const server = new AbortController();
+    const finish = (outcome: () => void): void => {
+      if (done) return;
+      done = true;
+      client.inFlight--;
+      signal.removeEventListener('abort', onAbort);
+      outcome();
+    };
+    const onAbort = (): void => {
+      server.abort(signal.reason);
+      finish(() => reject(signal.reason as Error));
+    };
+    if (signal.aborted) {
+      onAbort();
+      return;
+    }
+    signal.addEventListener('abort', onAbort, { once: true });
+    send(finish, resolve, reject, server.signal);
+  });
 }

@@ -15,6 +15,7 @@ import { parseScheduleRecord } from '../../libs/leader-election/src/schedule/sch
 import { cronTimetable, intervalTimetable, type Timetable } from '../../libs/leader-election/src/schedule/timetable.ts';
 import { InMemoryLeaseLock, InMemoryLeaseStore } from '../../libs/leader-election/src/testing/in-memory-lease-lock.ts';
 import { checkSchedule, fmtTick, ScheduleLedger, type HandlerStyle, type RunRecord, type SimJob, type TermRecord } from './schedule-checker.ts';
+import { clientRequest } from './apiserver.ts';
 import { SimClock, SimWorld, type Owner, type SimEvent } from './world.ts';
 
 export interface ScheduleSimResult {
@@ -99,27 +100,7 @@ class NetLock implements LeaseLock {
    * dropped once it is dead. The caller's signal rejects it at once.
    */
   private request<T>(verb: string, signal: AbortSignal, send: (server: AbortSignal) => Promise<T>, basedOn?: LeaseSnapshot): Promise<T> {
-    this.inFlight++;
-    return new Promise<T>((resolve, reject) => {
-      let done = false;
-      const server = new AbortController();
-      const finish = (outcome: () => void): void => {
-        if (done) return;
-        done = true;
-        this.inFlight--;
-        signal.removeEventListener('abort', onAbort);
-        outcome();
-      };
-      const onAbort = (): void => {
-        // A hung request ends when its client gives up.
-        server.abort(signal.reason);
-        finish(() => reject(signal.reason as Error));
-      };
-      if (signal.aborted) {
-        onAbort();
-        return;
-      }
-      signal.addEventListener('abort', onAbort, { once: true });
+    return clientRequest<T>(this, signal, (finish, resolve, reject, server) => {
       this.world.after(this.delay(), () => {
         if (this.crashed && !this.landAfterCrash) return;
         const rng = this.world.rng;
@@ -128,7 +109,7 @@ class NetLock implements LeaseLock {
           return;
         }
         const lost = rng.chance(this.flaky / 2);
-        send(server.signal).then((result) => {
+        send(server).then((result) => {
           if (verb !== 'get') this.landed(verb, basedOn, result as LeaseSnapshot);
           this.world.after(this.delay(), () => finish(lost ? () => reject(new LockError('unavailable', `${verb}: connection reset after applying`)) : () => resolve(result)), this.owner);
         }, (error: unknown) => {
@@ -137,6 +118,7 @@ class NetLock implements LeaseLock {
       });
     });
   }
+
 
   get watch(): LeaseLock['watch'] {
     const open = this.inner.watch;
