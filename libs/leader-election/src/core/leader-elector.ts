@@ -316,9 +316,8 @@ export class LeaderElector {
       await this.acquiring;
       return this.settling;
     }
-    this.holdOffUntil = this.clock.now() + this.stepDownSitOut();
     return this.settle(state, 'stepped-down', async (settled) => {
-      // Counted again from the end of the settling: the lease was kept, and renewed, until then.
+      // Counted from the end of the settling (no attempt is made before it): the lease was kept, and renewed, until then.
       this.holdOffUntil = Math.max(this.holdOffUntil, this.clock.now() + this.stepDownSitOut());
       if (settled) await this.release(state.record);
     });
