@@ -438,6 +438,103 @@ describe('LeaderElector', () => {
     expect(a.events.filter((e) => e.type === 'acquired')).toHaveLength(1);
   });
 
+  describe('standBy() and campaign()', () => {
+    it('standing by from the start, it makes no request and takes no free lease; campaign() takes it at once', async () => {
+      setup();
+      const a = candidate('a');
+      void a.elector.standBy();
+      start(a);
+      await clock.advance(60_000);
+      expect(a.lock.requests.get + a.lock.requests.create + a.lock.requests.update).toBe(0);
+      expect(store.holder).toBeUndefined();
+      a.elector.campaign();
+      await clock.advance(0);
+      expect(a.elector.isLeader()).toBe(true);
+    });
+
+    it('standBy() while leading ends the term as a step-down (work settled, then released) and makes no attempt until campaign(), with no sit-out', async () => {
+      setup();
+      let finish: (() => void) | undefined;
+      let terms = 0;
+      const a = start(candidate('a'), () => {
+        terms++;
+        return new Promise<void>((resolve) => { finish = resolve; });
+      });
+      await clock.advance(0);
+      const standing = a.elector.standBy();
+      await clock.advance(1_000);
+      expect(a.elector.isLeader()).toBe(false);
+      expect(store.holder).toBe('a'); // its work still runs
+      finish!();
+      await standing;
+      expect(store.holder).toBe('');
+      const requests = a.lock.requests.get + a.lock.requests.update;
+      await clock.advance(60_000);
+      expect(a.lock.requests.get + a.lock.requests.update).toBe(requests);
+      a.elector.campaign();
+      await clock.advance(0);
+      expect(a.elector.isLeader()).toBe(true);
+      expect(terms).toBe(2);
+    });
+
+    it('campaign() while a stood-down term still settles: after the release it campaigns at once, without a sit-out', async () => {
+      setup();
+      let finish: (() => void) | undefined;
+      let terms = 0;
+      const a = start(candidate('a'), () => {
+        terms++;
+        return new Promise<void>((resolve) => { finish = resolve; });
+      });
+      await clock.advance(0);
+      const standing = a.elector.standBy();
+      await clock.advance(500);
+      a.elector.campaign();
+      finish!();
+      await standing;
+      await clock.advance(TIMINGS.retryPeriod * 2.2);
+      expect(terms).toBe(2);
+      expect(a.elector.isLeader()).toBe(true);
+    });
+
+    it('a standing-by follower keeps observing: on campaign() after the leader died it takes over when the lease expires, not a leaseDuration later', async () => {
+      setup();
+      const b = start(candidate('b'));
+      await clock.advance(0);
+      const a = candidate('a');
+      void a.elector.standBy();
+      start(a);
+      await clock.advance(1_000);
+      b.lock.hang = true; // b dies: its lease is not renewed after its last write
+      const lastWrite = store.snapshot()!.record.renewTime!.getTime() - clock.wallNow().getTime() + clock.now();
+      await clock.advance(12_000);
+      a.elector.campaign();
+      const at = lastWrite + TIMINGS.leaseDuration;
+      await clock.advanceUntil(() => a.elector.isLeader(), 20_000, 10);
+      expect(clock.now()).toBeGreaterThanOrEqual(at);
+      expect(clock.now()).toBeLessThan(at + 2 * TIMINGS.retryPeriod);
+    });
+
+    it('standBy() while an acquire is in flight gives a lease won then back; campaign() after it campaigns again', async () => {
+      setup();
+      let answer: (() => void) | undefined;
+      const a = candidate('a');
+      a.lock.gate = new Promise((resolve) => { answer = resolve; });
+      let terms = 0;
+      start(a, () => { terms++; });
+      await clock.advance(0);
+      const standing = a.elector.standBy();
+      a.lock.gate = undefined;
+      answer!();
+      await clock.advance(0);
+      await standing;
+      expect(terms).toBe(0);
+      expect(store.holder).toBe('');
+      a.elector.campaign();
+      await clock.advance(0);
+      expect(terms).toBe(1);
+    });
+  });
+
   it('stepDown() called synchronously from inside the work releases only after that work settled', async () => {
     setup();
     let finish: (() => void) | undefined;

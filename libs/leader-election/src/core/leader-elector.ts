@@ -170,6 +170,8 @@ export class LeaderElector {
   /** An acquire attempt in flight, and whether stepDown() was called during it. */
   private acquiring: Promise<void> | undefined;
   private stepDownRequested = false;
+  /** standBy() was called and campaign() not since: observe only. */
+  private standby = false;
   /** A term is ending (its work winding down, then release or exit): no attempts meanwhile. */
   private settling: Promise<void> | undefined;
   /** A term's work that outlived settleTimeout: until it settles, this process neither campaigns nor releases. */
@@ -307,18 +309,46 @@ export class LeaderElector {
    * stepDownSitOut()) so a peer takes over.
    */
   async stepDown(): Promise<void> {
+    return this.giveUp(true);
+  }
+
+  /**
+   * Stops campaigning but keeps observing the Lease: a term in progress ends as on stepDown() (its
+   * work settles, then the lease is released), and no attempt is made until campaign(). Observing
+   * goes on, so a lease that expires meanwhile is taken at once on campaign(). An election set
+   * keeps its elections in standby on every replica but the one each is assigned to.
+   */
+  async standBy(): Promise<void> {
+    this.standby = true;
+    return this.giveUp(false);
+  }
+
+  /** Campaigns again after standBy(), at once and without the sit-out of a step-down. */
+  campaign(): void {
+    if (!this.standby) return;
+    this.standby = false;
+    this.holdOffUntil = 0;
+    this.poke();
+  }
+
+  /** Whether standBy() holds this instance out of the election. */
+  get standingBy(): boolean {
+    return this.standby;
+  }
+
+  private async giveUp(sitOut: boolean): Promise<void> {
     const state = this.current;
     if (!state) {
       if (!this.acquiring) return this.settling;
       // An attempt in flight may win: it then gives the lease back instead of beginning a term.
       this.stepDownRequested = true;
-      this.holdOffUntil = this.clock.now() + this.stepDownSitOut();
+      if (sitOut) this.holdOffUntil = this.clock.now() + this.stepDownSitOut();
       await this.acquiring;
       return this.settling;
     }
     return this.settle(state, 'stepped-down', async (settled) => {
       // Counted from the end of the settling (no attempt is made before it): the lease was kept, and renewed, until then.
-      this.holdOffUntil = Math.max(this.holdOffUntil, this.clock.now() + this.stepDownSitOut());
+      if (sitOut) this.holdOffUntil = Math.max(this.holdOffUntil, this.clock.now() + this.stepDownSitOut());
       if (settled) await this.release(state.record);
     });
   }
@@ -430,7 +460,8 @@ export class LeaderElector {
     while (!this.stopping) {
       const now = this.clock.now();
       const ending = this.settling ?? this.unsettledWork;
-      if (now >= this.nextAttemptAt && now >= this.holdOffUntil && !ending) {
+      const idle = this.standby && !this.current;
+      if (now >= this.nextAttemptAt && now >= this.holdOffUntil && !ending && !idle) {
         if (this.current) await this.renew();
         else await (this.acquiring = this.acquire().finally(() => {
           this.acquiring = undefined;
@@ -439,7 +470,9 @@ export class LeaderElector {
       }
       if (this.stopping) break;
       // While a term ends, or its work outlives it, nothing is scheduled: their ends wake the loop.
-      await this.sleepUntil(this.settling ?? this.unsettledWork ? Infinity : Math.max(this.nextAttemptAt, this.holdOffUntil));
+      // Standing by, only campaign() (or stop()) wakes it.
+      const waiting = this.settling ?? this.unsettledWork ?? (this.standby && !this.current);
+      await this.sleepUntil(waiting ? Infinity : Math.max(this.nextAttemptAt, this.holdOffUntil));
     }
   }
 

@@ -57,3 +57,21 @@ export interface LeaseLock {
   /** Optional: release connections once the elector has stopped. */
   close?(): void;
 }
+
+export interface LeaseDirectoryWatchHandlers {
+  /** A Lease of the directory as it now is, by name; undefined when it was deleted or left the directory. */
+  onChange(name: string, snapshot: LeaseSnapshot | undefined): void;
+  onOpen(): void;
+  onClose(error?: Error): void;
+}
+
+/** The Leases that carry one label: how the members of an election set find each other. */
+export interface LeaseDirectory {
+  /** For log lines, e.g. "leases in my-ns labelled nestjs-lease-election/set=shards". */
+  readonly description: string;
+  /** Every Lease of the directory now, by name. */
+  list(signal: AbortSignal): Promise<Map<string, LeaseSnapshot>>;
+  /** Optional: stream changes; a new subscriber hears of every Lease as last seen. Returns the unsubscribe. */
+  watch?(handlers: LeaseDirectoryWatchHandlers): () => void;
+  close?(): void;
+}

@@ -2,7 +2,9 @@
  * An in-memory Lease store with apiserver semantics (resourceVersions, 409 on stale writes and on
  * create races, watch events) and fault injection, for fast unit tests of the algorithm.
  */
-import { LockError, type LeaseLock, type LeaseVerb, type LeaseWatchHandlers, type LockErrorKind } from '../core/lease-lock.js';
+import {
+  LockError, type LeaseDirectory, type LeaseDirectoryWatchHandlers, type LeaseLock, type LeaseVerb, type LeaseWatchHandlers, type LockErrorKind,
+} from '../core/lease-lock.js';
 import {
   applyAnnotations, formatMicroTime, parseLease, recordToSpec, type AnnotationChanges, type LeaseObject, type LeaseRecord, type LeaseSnapshot,
 } from '../core/lease-record.js';
@@ -12,6 +14,8 @@ const realQueueMicrotask = globalThis.queueMicrotask;
 
 export class InMemoryLeaseStore {
   object: LeaseObject | undefined;
+  /** metadata.labels, set by the lock that creates the Lease. */
+  labels: Readonly<Record<string, string>> | undefined;
   private version = 100;
   readonly watchers = new Set<LeaseWatchHandlers>();
 
@@ -30,7 +34,10 @@ export class InMemoryLeaseStore {
     this.object = {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
-      metadata: { name: this.name, namespace: this.namespace, resourceVersion: String(++this.version), ...kept ? { annotations: kept } : {} },
+      metadata: {
+        name: this.name, namespace: this.namespace, resourceVersion: String(++this.version),
+        ...this.labels ? { labels: { ...this.labels } } : {}, ...kept ? { annotations: kept } : {},
+      },
       ...(spec === undefined ? {} : { spec: structuredClone(spec) }),
     };
     const snapshot = this.snapshot()!;
@@ -51,6 +58,7 @@ export class InMemoryLeaseStore {
 
   delete(): void {
     this.object = undefined;
+    this.labels = undefined;
     for (const watcher of this.watchers) watcher.onChange(undefined);
   }
 
@@ -76,7 +84,8 @@ export class InMemoryLeaseLock implements LeaseLock {
   watchBroken = false;
   private readonly watches = new Set<LeaseWatchHandlers>();
 
-  constructor(private readonly store: InMemoryLeaseStore) {
+  /** `labels` go on the Lease when this lock creates it. */
+  constructor(private readonly store: InMemoryLeaseStore, private readonly labels?: Readonly<Record<string, string>>) {
     this.description = `lease ${store.namespace}/${store.name}`;
   }
 
@@ -103,6 +112,7 @@ export class InMemoryLeaseLock implements LeaseLock {
   create(record: LeaseRecord, signal: AbortSignal): Promise<LeaseSnapshot> {
     return this.request('create', signal, () => {
       if (this.store.object) throw new LockError('conflict', `${this.description} already exists`, { status: 409 });
+      this.store.labels = this.labels;
       return this.store.put(recordToSpec(record, formatMicroTime));
     });
   }
@@ -147,6 +157,85 @@ export class InMemoryLeaseLock implements LeaseLock {
       this.watches.delete(handlers);
       this.store.watchers.delete(handlers);
       handlers.onClose(error);
+    }
+  }
+}
+
+const matches = (store: InMemoryLeaseStore, key: string, value: string): boolean =>
+  store.object !== undefined && store.labels?.[key] === value;
+
+/**
+ * The Leases of one namespace in memory, for election sets: a store per Lease name, made on first
+ * use, and directories of the Leases that carry a label.
+ */
+export class InMemoryLeaseNamespace {
+  readonly stores = new Map<string, InMemoryLeaseStore>();
+  private readonly directoryWatches = new Set<{ key: string; value: string; handlers: LeaseDirectoryWatchHandlers; matched: Set<string> }>();
+
+  constructor(readonly namespace = 'default') {}
+
+  store(name: string): InMemoryLeaseStore {
+    let store = this.stores.get(name);
+    if (!store) {
+      const created = store = new InMemoryLeaseStore(name, this.namespace);
+      this.stores.set(name, created);
+      created.watchers.add({ onOpen: () => {}, onClose: () => {}, onChange: () => this.changed(created) });
+    }
+    return store;
+  }
+
+  lockFor(name: string, labels?: Readonly<Record<string, string>>): InMemoryLeaseLock {
+    return new InMemoryLeaseLock(this.store(name), labels);
+  }
+
+  /** The Leases labelled key=value. Set `failure` on it to fail its lists and new watches. */
+  directory(key: string, value: string): LeaseDirectory & { failure: LockErrorKind | undefined } {
+    const directory = {
+      description: `leases in ${this.namespace} labelled ${key}=${value}`,
+      failure: undefined as LockErrorKind | undefined,
+      list: async (signal: AbortSignal): Promise<Map<string, LeaseSnapshot>> => {
+        await Promise.resolve();
+        signal.throwIfAborted();
+        if (directory.failure) throw new LockError(directory.failure, `list ${directory.description} failed: ${directory.failure}`);
+        return new Map([...this.stores.values()].filter((store) => matches(store, key, value)).map((store) => [store.name, store.snapshot()!]));
+      },
+      watch: (handlers: LeaseDirectoryWatchHandlers): (() => void) => {
+        if (directory.failure) {
+          const failure = directory.failure;
+          realQueueMicrotask(() => handlers.onClose(new LockError(failure, `watch failed: ${failure}`)));
+          return () => {};
+        }
+        const watch = { key, value, handlers, matched: new Set<string>() };
+        this.directoryWatches.add(watch);
+        realQueueMicrotask(() => {
+          if (!this.directoryWatches.has(watch)) return;
+          handlers.onOpen();
+          for (const store of this.stores.values()) this.tell(watch, store);
+        });
+        return () => this.directoryWatches.delete(watch);
+      },
+    };
+    return directory;
+  }
+
+  /** Ends every directory watch with an error, as a dropped connection would. */
+  breakDirectoryWatches(error = new LockError('unavailable', 'connection reset')): void {
+    for (const watch of this.directoryWatches) {
+      this.directoryWatches.delete(watch);
+      watch.handlers.onClose(error);
+    }
+  }
+
+  private changed(store: InMemoryLeaseStore): void {
+    for (const watch of this.directoryWatches) this.tell(watch, store);
+  }
+
+  private tell(watch: { key: string; value: string; handlers: LeaseDirectoryWatchHandlers; matched: Set<string> }, store: InMemoryLeaseStore): void {
+    if (matches(store, watch.key, watch.value)) {
+      watch.matched.add(store.name);
+      watch.handlers.onChange(store.name, store.snapshot());
+    } else if (watch.matched.delete(store.name)) {
+      watch.handlers.onChange(store.name, undefined);
     }
   }
 }

@@ -5,6 +5,6 @@
 // tests of a plain LeaderElector.
 export { FakeClock } from './fake-clock.js';
 export { PEER_IDENTITY, type InMemoryLease } from './in-memory-lease.backend.js';
-export { InMemoryLeaseLock, InMemoryLeaseStore } from './in-memory-lease-lock.js';
+export { InMemoryLeaseLock, InMemoryLeaseNamespace, InMemoryLeaseStore } from './in-memory-lease-lock.js';
 export { LeaderElectionTestingModule, overrideLeaderElection, type LeaderElectionTestingOptions } from './leader-election-testing.module.js';
 export { LeadershipControl, type RevokeReason } from './leadership-control.js';

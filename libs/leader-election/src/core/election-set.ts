@@ -1,0 +1,326 @@
+/**
+ * A set of elections shared out over the replicas that run it: each replica leads about M / N of
+ * them, and the share moves when replicas join or leave.
+ *
+ * Safety model
+ * - The elections keep their own: every replica runs a LeaderElector for every election of the
+ *   set, and the set only decides which of them campaign (campaign()) and which stand by
+ *   (standBy(): observe only, and end a term as a step-down does: work settled, then the lease
+ *   released). Two replicas that disagree about the membership both campaign and the Lease picks
+ *   one of them: a stale view can delay a move, never make two leaders of one election. Each
+ *   term has its own signal and fencing token, as a single election's does.
+ * - Membership needs no coordinator. Each replica holds a Lease of its own, `<set>-member-<name>`,
+ *   labelled SET_LABEL=<set>, through an elector that always leads it. A member counts once its
+ *   Lease has been renewed (so a pod that crashes at start moves nothing) and until the Lease is
+ *   released, deleted, or unchanged for its leaseDuration on this process's monotonic clock (as
+ *   the elector judges expiry). This replica counts itself while it holds its member Lease.
+ * - Every replica computes the same plan from the same members (assignElections()), so once the
+ *   views agree each election has one campaigner, and leadership moves only with the membership.
+ *   Standing-by electors keep observing, so the new owner of an election whose leader crashed
+ *   takes it the moment its Lease expires, not a leaseDuration after the move.
+ */
+import { createHash } from 'node:crypto';
+import { BehaviorSubject, distinctUntilChanged, type Observable } from 'rxjs';
+import { assignElections } from './assignment.js';
+import { systemClock, type Clock } from './clock.js';
+import { LeaderElector } from './leader-elector.js';
+import type { LeaseDirectory, LeaseLock } from './lease-lock.js';
+import type { LeaseSnapshot } from './lease-record.js';
+import {
+  InvalidElectorOptionsError, JITTER_FACTOR, type ElectorLogger, type LeaderElectorTimings, type LossPolicy,
+} from './options.js';
+import type { Term } from './term.js';
+
+/** The label that marks a set's member Leases, its value the set's name. */
+export const SET_LABEL = 'nestjs-lease-election/set';
+
+/** The longest set of elections one replica set shares; more is a mistake in the options. */
+const MAX_ELECTIONS = 10_000;
+
+export interface ElectionSetOptions extends LeaderElectorTimings {
+  /** The set's name: its Leases are `<name>-<election>`, its members' `<name>-member-<identity>`. */
+  name: string;
+  /** The elections, by name, or a count n for the names `0` … `n-1`. */
+  elections: number | readonly string[];
+  namespace: string;
+  /** This replica's identity, unique among the replicas: the pod's name in Kubernetes. */
+  identity: string;
+  /** After an involuntary loss of an election: 'exit' the process (default) or 'rejoin'. */
+  lossPolicy?: LossPolicy;
+  /** How long a term's work may take to settle after its signal aborts, in milliseconds. Default 30000. */
+  settleTimeout?: number;
+}
+
+export interface ElectionSetDependencies {
+  /** The lock of one Lease of the set; `labels` go on the Lease when the lock creates it. */
+  lockFor(leaseName: string, labels?: Readonly<Record<string, string>>): LeaseLock;
+  /** The Leases labelled SET_LABEL=<set name>: the members. */
+  directory: LeaseDirectory;
+  logger?: ElectorLogger;
+  clock?: Clock;
+  random?: () => number;
+  exit?: (code: number) => void;
+}
+
+/** Work to run while leading one election of the set. */
+export type SetWork = (election: string, term: Term) => Promise<void> | void;
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** The name of `identity`'s member Lease: the identity itself when it makes a valid name, else a cleaned form with a hash. */
+export function memberLeaseName(set: string, identity: string): string {
+  const prefix = `${set}-member-`;
+  const clean = identity.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+  if (clean === identity && prefix.length + clean.length <= 253) return prefix + clean;
+  const hash = createHash('sha256').update(identity).digest('hex').slice(0, 10);
+  return `${prefix}${clean.slice(0, 253 - prefix.length - 11)}${clean ? '-' : ''}${hash}`;
+}
+
+function electionNames(set: string, elections: unknown, problems: string[]): string[] {
+  if (typeof elections === 'number') {
+    if (!Number.isInteger(elections) || elections < 1 || elections > MAX_ELECTIONS) {
+      problems.push(`elections must be a count from 1 to ${MAX_ELECTIONS} or a list of names, got ${elections}`);
+      return [];
+    }
+    return Array.from({ length: elections }, (_, i) => String(i));
+  }
+  if (!Array.isArray(elections) || elections.length === 0 || elections.length > MAX_ELECTIONS) {
+    problems.push(`elections must be a count from 1 to ${MAX_ELECTIONS} or a non-empty list of names, got ${JSON.stringify(elections)}`);
+    return [];
+  }
+  const names: string[] = [];
+  for (const election of elections as unknown[]) {
+    if (typeof election !== 'string' || !DNS_LABEL.test(election)) {
+      problems.push(`election ${JSON.stringify(election)} of set "${set}" is not a valid name (lowercase letters, digits and '-')`);
+    } else if (election.startsWith('member-')) {
+      problems.push(`election "${election}" of set "${set}" starts with "member-", which names the set's member Leases`);
+    } else if (names.includes(election)) {
+      problems.push(`election "${election}" is listed twice in set "${set}"`);
+    } else {
+      names.push(election);
+    }
+  }
+  return names;
+}
+
+export class ElectionSet {
+  readonly name: string;
+  readonly identity: string;
+  /** Every election's elector, by election name: leading, campaigning or standing by. */
+  readonly electors: ReadonlyMap<string, LeaderElector>;
+  private readonly names: readonly string[];
+  private readonly member: LeaderElector;
+  private readonly memberLease: string;
+  private readonly directory: LeaseDirectory;
+  private readonly logger: ElectorLogger;
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  private readonly retryPeriod: number;
+  /** The member Leases as last seen, by name, and the monotonic time each version was first seen. */
+  private readonly seen = new Map<string, { snapshot: LeaseSnapshot; at: number }>();
+  private readonly assignmentSubject = new BehaviorSubject<readonly string[]>([]);
+  private readonly membersSubject = new BehaviorSubject<readonly string[]>([]);
+  /** Our member Lease has been renewed in its current term: we count ourselves. */
+  private memberRenewed = false;
+  private running = false;
+  private stopping: Promise<void> | undefined;
+  private unwatch: (() => void) | undefined;
+  private watchOpen = false;
+  private pollTimer: unknown;
+  private expiryTimer: unknown;
+  private readonly stopController = new AbortController();
+
+  constructor(options: ElectionSetOptions, dependencies: ElectionSetDependencies) {
+    const problems: string[] = [];
+    const { name, elections, ...electorOptions } = options;
+    if (typeof name !== 'string' || !DNS_LABEL.test(name) || name.length > 200) {
+      problems.push(`the set's name ${JSON.stringify(name)} must be lowercase letters, digits and '-', at most 200 characters`);
+    }
+    this.names = electionNames(name, elections, problems);
+    if (problems.length > 0) throw new InvalidElectorOptionsError(problems);
+    this.name = name;
+    this.identity = options.identity;
+    this.directory = dependencies.directory;
+    this.logger = dependencies.logger ?? { log: console.error, warn: console.error, error: console.error };
+    this.clock = dependencies.clock ?? systemClock;
+    this.random = dependencies.random ?? Math.random;
+    const common = { logger: this.logger, clock: this.clock, random: this.random, exit: dependencies.exit };
+    this.memberLease = memberLeaseName(name, options.identity);
+    // Membership is no work and no danger: a lost member Lease is retaken, the process carries on.
+    this.member = new LeaderElector({ ...electorOptions, leaseName: this.memberLease, lossPolicy: 'rejoin', releaseOnStop: true },
+      { ...common, lock: dependencies.lockFor(this.memberLease, { [SET_LABEL]: name }) });
+    this.retryPeriod = this.member.options.retryPeriod;
+    this.electors = new Map(this.names.map((election) => [election, new LeaderElector(
+      { ...electorOptions, leaseName: `${name}-${election}`, releaseOnStop: true },
+      { ...common, lock: dependencies.lockFor(`${name}-${election}`) },
+    )]));
+    this.member.events$.subscribe((event) => {
+      if (event.type === 'acquired' || event.type === 'lost') this.memberRenewed = false;
+      else if (event.type === 'renewed' && !this.memberRenewed) this.memberRenewed = true;
+      else return;
+      this.reconcile();
+    });
+  }
+
+  /** The elections of the set, in order. */
+  get elections(): readonly string[] {
+    return this.names;
+  }
+
+  /** The elections assigned to this replica (it campaigns for them); replays the current value. */
+  get assignment$(): Observable<readonly string[]> {
+    return this.assignmentSubject.pipe(distinctUntilChanged(sameList));
+  }
+
+  get assignment(): readonly string[] {
+    return this.assignmentSubject.value;
+  }
+
+  /** The members counted, this replica included once its member Lease is renewed; replays the current value. */
+  get members$(): Observable<readonly string[]> {
+    return this.membersSubject.pipe(distinctUntilChanged(sameList));
+  }
+
+  get members(): readonly string[] {
+    return this.membersSubject.value;
+  }
+
+  /** The elections this replica leads now (clock-checked, as isLeader()). */
+  leading(): string[] {
+    return this.names.filter((election) => this.electors.get(election)!.isLeader());
+  }
+
+  /** Joins the set: announces this replica and campaigns for its share; `work` runs on every term won. */
+  start(work?: SetWork): void {
+    if (this.running) throw new Error(`election set "${this.name}" was started twice`);
+    if (this.stopping) throw new Error(`election set "${this.name}" was stopped and cannot be started again`);
+    this.running = true;
+    this.logger.log(`${this.identity} joins election set "${this.name}" (${this.names.length} elections, member lease ${this.memberLease})`);
+    for (const [election, elector] of this.electors) {
+      // Standing by from the start: only the plan makes it campaign.
+      void elector.standBy();
+      elector.start(work && ((term) => work(election, term)));
+    }
+    this.member.start();
+    this.watch();
+    this.poll();
+  }
+
+  /**
+   * Leaves the set: releases the member Lease first, so the others take this replica's share at
+   * once, then stops every election (work aborted and settled, each lease released).
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.stopController.abort();
+    this.clock.clearTimeout(this.pollTimer);
+    this.clock.clearTimeout(this.expiryTimer);
+    this.unwatch?.();
+    this.unwatch = undefined;
+    if (!this.running) return;
+    await this.member.stop();
+    await Promise.all([...this.electors.values()].map((elector) => elector.stop()));
+    this.directory.close?.();
+    this.publish([], []);
+    this.assignmentSubject.complete();
+    this.membersSubject.complete();
+  }
+
+  // ---- membership ----
+
+  private watch(): void {
+    if (!this.directory.watch || this.unwatch || this.stopping) return;
+    this.unwatch = this.directory.watch({
+      onOpen: () => {
+        this.watchOpen = true;
+      },
+      onChange: (name, snapshot) => {
+        this.observe(name, snapshot);
+        this.reconcile();
+      },
+      onClose: (error) => {
+        this.watchOpen = false;
+        this.unwatch = undefined;
+        if (error && !this.stopping) this.logger.warn(`${this.directory.description}: watch ended, listing every retryPeriod until it is back: ${error.message}`);
+      },
+    });
+  }
+
+  /** Lists the members every retryPeriod while no watch delivers, and reopens the watch. */
+  private poll(): void {
+    if (this.stopping) return;
+    this.pollTimer = this.clock.setTimeout(() => this.poll(), this.retryPeriod * (1 + this.random() * JITTER_FACTOR));
+    this.watch();
+    if (this.watchOpen) return;
+    this.directory.list(this.stopController.signal).then((leases) => {
+      if (this.stopping) return;
+      for (const name of this.seen.keys()) if (!leases.has(name)) this.seen.delete(name);
+      for (const [name, snapshot] of leases) this.observe(name, snapshot);
+      this.reconcile();
+    }, (error: unknown) => {
+      if (!this.stopping) this.logger.warn(`${this.identity} cannot list ${this.directory.description}: ${(error as Error).message}`);
+    });
+  }
+
+  private observe(name: string, snapshot: LeaseSnapshot | undefined): void {
+    if (!snapshot) {
+      this.seen.delete(name);
+      return;
+    }
+    const before = this.seen.get(name);
+    const unchanged = before?.snapshot.resourceVersion === snapshot.resourceVersion &&
+      before.snapshot.record.renewTime?.getTime() === snapshot.record.renewTime?.getTime();
+    this.seen.set(name, { snapshot, at: unchanged ? before.at : this.clock.now() });
+  }
+
+  /** The members counted now, and when the first of the others would expire unless renewed. */
+  private count(): { members: string[]; nextExpiry: number } {
+    const now = this.clock.now();
+    const members = new Set<string>();
+    if (this.memberRenewed && this.member.isLeader()) members.add(this.identity);
+    let nextExpiry = Infinity;
+    for (const [name, { snapshot, at }] of this.seen) {
+      if (name === this.memberLease) continue;
+      const { holderIdentity: holder, acquireTime, renewTime, leaseDurationSeconds } = snapshot.record;
+      // Released, or not (yet) renewed, or a Lease whose name is not its holder's.
+      if (!holder || !acquireTime || !renewTime || renewTime <= acquireTime || memberLeaseName(this.name, holder) !== name) continue;
+      const expiresAt = at + (leaseDurationSeconds ?? Math.ceil(this.member.options.leaseDuration / 1000)) * 1000;
+      if (now >= expiresAt) continue;
+      members.add(holder);
+      nextExpiry = Math.min(nextExpiry, expiresAt);
+    }
+    return { members: [...members].sort(), nextExpiry };
+  }
+
+  /** Campaigns for the elections the plan gives this replica, stands by for the others. */
+  private reconcile(): void {
+    if (!this.running || this.stopping) return;
+    const { members, nextExpiry } = this.count();
+    this.clock.clearTimeout(this.expiryTimer);
+    if (Number.isFinite(nextExpiry)) this.expiryTimer = this.clock.setTimeout(() => this.reconcile(), nextExpiry - this.clock.now());
+    const plan = assignElections(this.name, this.names, members);
+    const mine = this.names.filter((election) => plan.get(election) === this.identity);
+    for (const [election, elector] of this.electors) {
+      if (plan.get(election) === this.identity) elector.campaign();
+      else if (!elector.standingBy) void elector.standBy();
+    }
+    if (!sameList(mine, this.assignment) || !sameList(members, this.members)) {
+      this.logger.log(`${this.identity} campaigns for ${mine.length} of the ${this.names.length} elections of set "${this.name}" ` +
+        `(${members.length} members: ${members.join(', ') || 'none'})${mine.length ? `: ${mine.join(', ')}` : ''}`);
+    }
+    this.publish(mine, members);
+  }
+
+  private publish(mine: readonly string[], members: readonly string[]): void {
+    this.membersSubject.next(members);
+    this.assignmentSubject.next(mine);
+  }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((item, i) => item === b[i]);
+}
