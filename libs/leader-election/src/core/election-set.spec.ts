@@ -20,6 +20,19 @@ function moves(before: Map<string, string>, after: Map<string, string>): number 
   return [...after].filter(([election, member]) => before.get(election) !== member).length;
 }
 
+/** The replicas that lead each election, as their electors say (clock-checked). */
+function leaders(sets: ElectionSet[]): Map<string, string[]> {
+  const byElection = new Map<string, string[]>();
+  for (const set of sets) {
+    for (const election of set.leading()) byElection.set(election, [...byElection.get(election) ?? [], set.identity]);
+  }
+  return byElection;
+}
+
+function shares(sets: ElectionSet[]): number[] {
+  return sets.map((set) => set.leading().length);
+}
+
 describe('assignElections', () => {
   it('gives every election one member, loads differing by at most one, the same whatever the order of the members', () => {
     for (const [count, members] of [[12, 3], [12, 4], [13, 4], [3, 5], [100, 7]] as const) {
@@ -29,7 +42,7 @@ describe('assignElections', () => {
       const counted = loads(plan);
       expect(counted.reduce((a, b) => a + b, 0)).toBe(count);
       expect(counted[0]! - (counted.length === members ? counted.at(-1)! : 0)).toBeLessThanOrEqual(1);
-      expect(assignElections('shards', names(count), [...ids].reverse())).toEqual(plan);
+      expect(assignElections('shards', names(count), ids.toReversed())).toEqual(plan);
     }
     expect(assignElections('shards', names(4), []).size).toBe(0);
   });
@@ -87,23 +100,15 @@ describe('ElectionSet', () => {
     return set;
   }
 
-  /** Leaders per election as the Leases say, and as the electors say (clock-checked). */
-  function leaders(sets: ElectionSet[]): Map<string, string[]> {
-    const byElection = new Map<string, string[]>();
-    for (const set of sets) {
-      for (const election of set.leading()) byElection.set(election, [...byElection.get(election) ?? [], set.identity]);
-    }
-    return byElection;
-  }
-
-  function shares(sets: ElectionSet[]): number[] {
-    return sets.map((set) => set.leading().length);
-  }
-
   function setup(): void {
     locks.clear();
     clock = new FakeClock();
     leases = new InMemoryLeaseNamespace();
+  }
+
+  function make(name: string, elections: number | string[]): () => ElectionSet {
+    return () => new ElectionSet({ name, elections, namespace: 'default', identity: 'pod-a' },
+      { lockFor: (lease) => leases.lockFor(lease), directory: leases.directory(SET_LABEL, name), clock, logger: silent });
   }
 
   afterEach(async () => {
@@ -181,10 +186,6 @@ describe('ElectionSet', () => {
 
   it('refuses bad options with every problem at once', () => {
     setup();
-    const make = (name: string, elections: number | string[]) => () => new ElectionSet(
-      { name, elections, namespace: 'default', identity: 'pod-a' },
-      { lockFor: (lease) => leases.lockFor(lease), directory: leases.directory(SET_LABEL, name), clock, logger: silent },
-    );
     expect(make('Shards', 0)).toThrow(InvalidElectorOptionsError);
     expect(make('shards', ['a', 'a', 'member-x', 'B'])).toThrow(
       /listed twice[\s\S]*starts with "member-"[\s\S]*"B" of set "shards" is not a valid name/);
