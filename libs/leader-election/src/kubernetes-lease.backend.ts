@@ -2,8 +2,10 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Provider } from '@nestjs/common';
 import { systemClock } from './core/clock.js';
+import type { ElectionSet, ElectionSetOptions } from './core/election-set.js';
 import type { LeaderElector } from './core/leader-elector.js';
 import type { ElectorLogger, ResolvedElectorOptions } from './core/options.js';
+import { createElectionSet } from './kubernetes/create-election-set.js';
 import { createLeaderElector } from './kubernetes/create-leader-elector.js';
 import { defaultNamespace, loadKubeConfig } from './kubernetes/kube-config.js';
 import { attachLeaderLabel } from './kubernetes/leader-label.js';
@@ -30,6 +32,10 @@ export class KubernetesLeaseBackend implements LeaseBackend {
 
   createElector(options: ResolvedElectorOptions, logger: ElectorLogger): LeaderElector {
     return createLeaderElector({ ...options, kubeConfig: this.kubeConfig }, { logger });
+  }
+
+  createElectionSet(options: ElectionSetOptions, logger: ElectorLogger): ElectionSet {
+    return createElectionSet({ ...options, kubeConfig: this.kubeConfig }, { logger });
   }
 
   attach(elector: LeaderElector, { events, leaderLabel }: BackendIntegrations): Array<() => void | Promise<void>> {

@@ -2,21 +2,25 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
+import type { ElectionSet } from './core/election-set.js';
 import type { LeaderElector } from './core/leader-elector.js';
 import type { Term } from './core/term.js';
 import type { OnLeaderOptions } from './interfaces/on-leader-options.interface.js';
-import { LEADER_ELECTORS, ON_LEADER_METADATA } from './leader-election.constants.js';
+import { LEADER_ELECTION_SETS, LEADER_ELECTORS, ON_LEADER_METADATA } from './leader-election.constants.js';
 
 export interface LeaderMethod {
   /** "ClassName.method", for log lines. */
   name: string;
+  /** An election's name, or `<set>/*` for every election of a set. */
   election: string;
   onError: OnLeaderOptions['onError'];
-  invoke(term: Term): Promise<unknown>;
+  /** `election`: which election of a set the term is of. */
+  invoke(term: Term, election?: string): Promise<unknown>;
 }
 
 @Injectable()
 export class LeaderElectionExplorer implements OnModuleInit {
+  /** By election name, and by `<set>/*`. */
   private readonly byElection = new Map<string, LeaderMethod[]>();
 
   constructor(
@@ -24,6 +28,7 @@ export class LeaderElectionExplorer implements OnModuleInit {
     private readonly scanner: MetadataScanner,
     private readonly reflector: Reflector,
     @Inject(LEADER_ELECTORS) private readonly electors: Map<string, LeaderElector>,
+    @Inject(LEADER_ELECTION_SETS) private readonly sets: Map<string, ElectionSet>,
   ) {}
 
   onModuleInit(): void {
@@ -54,15 +59,17 @@ export class LeaderElectionExplorer implements OnModuleInit {
           '@OnLeader methods must live on singleton providers or controllers (default scope, no request-scoped dependencies)');
         continue;
       }
-      if (!this.electors.has(election)) {
-        problems.push(`${name} names election "${election}", which is not configured (configured: ${[...this.electors.keys()].join(', ')})`);
+      const set = /^(.*)\/\*$/.exec(election)?.[1];
+      if (set === undefined ? !this.electors.has(election) : !this.sets.has(set)) {
+        const configured = [...this.electors.keys(), ...[...this.sets.keys()].map((key) => `${key}/*`)].join(', ');
+        problems.push(`${name} names ${set === undefined ? 'election' : 'set'} "${set ?? election}", which is not configured (configured: ${configured})`);
         continue;
       }
-      const instance = wrapper.instance as Record<string, (term: Term) => unknown>;
+      const instance = wrapper.instance as Record<string, (term: Term, election?: string) => unknown>;
       const methods = this.byElection.get(election) ?? [];
       methods.push({
         name, election, onError: options.onError,
-        invoke: async (term) => instance[methodName].call(instance, term),
+        invoke: async (term, member) => instance[methodName].call(instance, term, member),
       });
       this.byElection.set(election, methods);
     }

@@ -46,6 +46,47 @@ describe('LeaderElectionModule on the testing kit', () => {
     return booted;
   };
 
+  it("@OnLeader('<set>/*') runs once per election of the set this instance leads, with the election's name; the service shows the assignment", async () => {
+    @Injectable()
+    class ShardWorker {
+      readonly running = new Map<string, Term>();
+
+      @OnLeader('shards/*')
+      async run(term: Term, shard: string): Promise<void> {
+        this.running.set(shard, term);
+        await aborted(term.signal);
+        this.running.delete(shard);
+      }
+    }
+    const { app, control } = await started([ShardWorker], { sets: { shards: { elections: ['eu', 'us', 'ap'] } } });
+    const service = app.get(LeaderElectionService);
+    const worker = app.get(ShardWorker);
+    expect(service.set('shards').elections).toEqual(['eu', 'us', 'ap']);
+    await control.advance(5_000); // the only member, counted once its member Lease is renewed
+    expect([...worker.running.keys()].sort()).toEqual(['ap', 'eu', 'us']);
+    expect(await firstValueFrom(service.assignment$('shards'))).toEqual(['eu', 'us', 'ap']);
+    expect(service.isLeader('shards/eu')).toBe(true);
+    expect(worker.running.get('us')!.fencingToken).toBe(service.term('shards/us')!.fencingToken);
+    expect(() => service.election('shards/xx')).toThrow('no election named "shards/xx"; configured: default, shards/{eu,us,ap}');
+    const terms = [...worker.running.values()];
+    await app.close();
+    apps = apps.filter((a) => a !== app);
+    expect(terms.every((term) => term.signal.aborted)).toBe(true);
+    expect(worker.running.size).toBe(0);
+  });
+
+  it('refuses @OnLeader on a set that is not configured, and bad sets, with the problem named', async () => {
+    @Injectable()
+    class Lost {
+      @OnLeader('nope/*')
+      run(): void {}
+    }
+    await expect(boot([Lost], { sets: { shards: { elections: 2 } } })).rejects.toThrow(
+      'Lost.run names set "nope", which is not configured (configured: default, shards/*)');
+    await expect(boot([], { sets: { Shards: { elections: 0 }, ok: { elections: ['a'], retryPeriod: -1 } } })).rejects.toThrow(
+      /sets\.Shards: the set's name "Shards" must be[\s\S]*sets\.Shards: elections must be a count[\s\S]*sets\.ok: retryPeriod must be greater than 0/);
+  });
+
   it("a method that throws under onError 'step-down' gives the lease up", async () => {
     @Injectable()
     class Fragile {
@@ -213,6 +254,9 @@ describe('LeaderElectionModule on the testing kit', () => {
       identity: () => 'pod-a',
       defaultNamespace: () => 'default',
       createElector: (options, logger) => new LeaderElector(options, { lock: new InMemoryLeaseLock(new InMemoryLeaseStore()), logger }),
+      createElectionSet: () => {
+        throw new Error('no sets in this app');
+      },
       attach: () => [],
     };
     const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).overrideProvider(LEASE_BACKEND).useValue(notTheKit).compile();

@@ -8,6 +8,7 @@ import { ConfigurableLeaderElectionModule } from './leader-election.module-defin
 import { resolvedOptionsProvider } from './leader-election.options.js';
 import { LeaderElectionOrchestrator } from './leader-election.orchestrator.js';
 import { LeaderElectionService } from './leader-election.service.js';
+import { leaderElectionSetsProvider } from './leader-election-sets.provider.js';
 import { leaderElectorsProvider } from './leader-electors.provider.js';
 import { LeaderWorkRegistry } from './leader-work.registry.js';
 
@@ -15,6 +16,7 @@ import { LeaderWorkRegistry } from './leader-work.registry.js';
 export const ELECTION_PROVIDERS: Provider[] = [
   resolvedOptionsProvider,
   leaderElectorsProvider,
+  leaderElectionSetsProvider,
   LeaderElectionService,
   LeaderElectionExplorer,
   LeaderWorkRegistry,

@@ -6,6 +6,7 @@
 import type { Provider } from '@nestjs/common';
 import type { Registry } from 'prom-client';
 import { DEFAULT_HEALTH_TOLERANCE_MS } from './core/election-health.js';
+import { resolveSetElections, type ElectionSetOptions } from './core/election-set.js';
 import { InvalidElectorOptionsError, resolveElectorOptions, type ResolvedElectorOptions } from './core/options.js';
 import type { LeaderLabelOptions } from './kubernetes/leader-label.js';
 import type { ElectionOptions, LeaderElectionModuleOptions, WorkErrorPolicy } from './interfaces/leader-election-options.interface.js';
@@ -20,9 +21,17 @@ export interface ResolvedElection {
   workErrorPolicy: WorkErrorPolicy;
 }
 
+export interface ResolvedElectionSet {
+  /** The set's options, validated, with namespace and identity. */
+  set: ElectionSetOptions;
+  workErrorPolicy: WorkErrorPolicy;
+}
+
 export interface ResolvedLeaderElectionOptions {
   /** Every election by name, the default one first. */
   elections: ReadonlyMap<string, ResolvedElection>;
+  /** Every set of elections by name. */
+  sets: ReadonlyMap<string, ResolvedElectionSet>;
   healthTolerance: number;
   livenessCheck: (() => unknown) | undefined;
   healthServer: { port: number; host: string } | undefined;
@@ -35,7 +44,7 @@ export interface ResolvedLeaderElectionOptions {
 const WORK_ERROR_POLICIES: readonly WorkErrorPolicy[] = ['restart', 'step-down'];
 
 export function resolveModuleOptions(options: LeaderElectionModuleOptions, backend: LeaseBackend): ResolvedLeaderElectionOptions {
-  const { elections: named = {}, identity: configuredIdentity, kubeConfig: _, healthTolerance, livenessCheck, healthServer, metrics,
+  const { elections: named = {}, sets: namedSets = {}, identity: configuredIdentity, kubeConfig: _, healthTolerance, livenessCheck, healthServer, metrics,
     events, leaderLabel, ...base } = options;
   const identity = backend.identity(configuredIdentity, electorLogger());
   const problems: string[] = [];
@@ -61,6 +70,30 @@ export function resolveModuleOptions(options: LeaderElectionModuleOptions, backe
       problems.push(...error.problems.map((problem) => `${prefix}${problem}`));
     }
   }
+  const sets = new Map<string, ResolvedElectionSet>();
+  for (const [name, overrides] of Object.entries(namedSets)) {
+    const prefix = `sets.${name}: `;
+    const { leaseName: _lease, releaseOnStop: _release, workErrorPolicy = 'restart', elections: members, ...electorOptions } = { ...base, ...overrides };
+    const namespace = electorOptions.namespace || backend.defaultNamespace() || '';
+    if (!WORK_ERROR_POLICIES.includes(workErrorPolicy)) {
+      problems.push(`${prefix}workErrorPolicy must be 'restart' or 'step-down', got ${JSON.stringify(workErrorPolicy)}`);
+    }
+    try {
+      const electionNames = resolveSetElections(name, members);
+      // Each election's elector takes these options with its own lease name: checked once here.
+      const elector = resolveElectorOptions({ ...electorOptions, leaseName: `${name}-${electionNames[0]}`, namespace, identity });
+      for (const election of electionNames) {
+        const lease = `${namespace}/${name}-${election}`;
+        if (leases.has(lease)) problems.push(`${prefix}lease ${lease} is already used by election "${leases.get(lease)}"`);
+        leases.set(lease, `${name}/${election}`);
+      }
+      const { leaseName: _leaseName, releaseOnStop: _releaseOnStop, ...setOptions } = elector;
+      sets.set(name, { set: { ...setOptions, name, elections: electionNames }, workErrorPolicy });
+    } catch (error) {
+      if (!(error instanceof InvalidElectorOptionsError)) throw error;
+      problems.push(...error.problems.map((problem) => `${prefix}${problem}`));
+    }
+  }
   const tolerance = healthTolerance ?? DEFAULT_HEALTH_TOLERANCE_MS;
   if (typeof tolerance !== 'number' || !(tolerance >= 0)) {
     problems.push(`healthTolerance must be a number of milliseconds from 0 up, got ${JSON.stringify(tolerance)}`);
@@ -71,6 +104,7 @@ export function resolveModuleOptions(options: LeaderElectionModuleOptions, backe
   if (problems.length > 0) throw new InvalidElectorOptionsError(problems);
   return {
     elections,
+    sets,
     healthTolerance: tolerance,
     livenessCheck,
     healthServer: healthServer && { port: healthServer.port, host: healthServer.host ?? '0.0.0.0' },

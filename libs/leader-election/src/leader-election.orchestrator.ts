@@ -4,6 +4,7 @@
  * safe order: abort the leader work, wait for it, then release the lease.
  */
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import type { ElectionSet } from './core/election-set.js';
 import type { LeaderElector } from './core/leader-elector.js';
 import { sleep } from './core/sleep.js';
 import type { Term } from './core/term.js';
@@ -11,7 +12,7 @@ import type { WorkErrorPolicy } from './interfaces/leader-election-options.inter
 import type { LeaseBackend } from './interfaces/lease-backend.interface.js';
 import { attachElectionMetrics } from './metrics/election-metrics.js';
 import {
-  DEFAULT_ELECTION, LEADER_ELECTORS, LEASE_BACKEND, LOGGER_CONTEXT, MAX_RESTART_BACKOFF_MS, RESOLVED_OPTIONS,
+  DEFAULT_ELECTION, LEADER_ELECTION_SETS, LEADER_ELECTORS, LEASE_BACKEND, LOGGER_CONTEXT, MAX_RESTART_BACKOFF_MS, RESOLVED_OPTIONS,
 } from './leader-election.constants.js';
 import { LeaderElectionExplorer, type LeaderMethod } from './leader-election.explorer.js';
 import { LeaderWorkRegistry } from './leader-work.registry.js';
@@ -24,6 +25,7 @@ export class LeaderElectionOrchestrator implements OnApplicationBootstrap, OnMod
 
   constructor(
     @Inject(LEADER_ELECTORS) private readonly electors: Map<string, LeaderElector>,
+    @Inject(LEADER_ELECTION_SETS) private readonly sets: Map<string, ElectionSet>,
     private readonly explorer: LeaderElectionExplorer,
     private readonly works: LeaderWorkRegistry,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedLeaderElectionOptions,
@@ -31,7 +33,8 @@ export class LeaderElectionOrchestrator implements OnApplicationBootstrap, OnMod
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    for (const [name, elector] of this.electors) {
+    const setElectors = [...this.sets.values()].flatMap((set) => [...set.electors.values()].map((member) => [undefined, member] as const));
+    for (const [name, elector] of [...this.electors, ...setElectors]) {
       if (this.options.metrics) this.detach.push(await attachElectionMetrics(elector, this.options.metrics.registry));
       this.detach.push(...this.backend.attach(elector, {
         events: this.options.events,
@@ -40,29 +43,33 @@ export class LeaderElectionOrchestrator implements OnApplicationBootstrap, OnMod
       }));
     }
     for (const [name, elector] of this.electors) {
-      elector.start((term) => this.runTerm(name, elector, term));
+      elector.start((term) => this.runTerm(name, this.options.elections.get(name)!.workErrorPolicy, elector, term));
+    }
+    for (const [name, set] of this.sets) {
+      const policy = this.options.sets.get(name)!.workErrorPolicy;
+      set.start((election, term) => this.runTerm(`${name}/*`, policy, set.electors.get(election)!, term, election));
     }
   }
 
   /** Earliest shutdown hook, so leader work stops while the providers it uses still exist. */
   async onModuleDestroy(): Promise<void> {
-    await Promise.all([...this.electors.values()].map((elector) => elector.stop()));
+    await Promise.all([...this.electors.values(), ...this.sets.values()].map((election) => election.stop()));
     await Promise.all(this.detach.splice(0).map((detach) => detach()));
   }
 
-  private async runTerm(election: string, elector: LeaderElector, term: Term): Promise<void> {
-    const policy = this.options.elections.get(election)!.workErrorPolicy;
+  /** `election`: the name @OnLeader methods use (`<set>/*` for a set); `member`: which election of the set. */
+  private async runTerm(election: string, policy: WorkErrorPolicy, elector: LeaderElector, term: Term, member?: string): Promise<void> {
     await Promise.all([
-      ...this.explorer.methodsOf(election).map((method) => this.run(method, method.onError ?? policy, elector, term)),
+      ...this.explorer.methodsOf(election).map((method) => this.run(method, method.onError ?? policy, elector, term, member)),
       ...this.works.of(election).map((work) => work(term)),
     ]);
   }
 
-  private async run(method: LeaderMethod, policy: WorkErrorPolicy, elector: LeaderElector, term: Term): Promise<void> {
+  private async run(method: LeaderMethod, policy: WorkErrorPolicy, elector: LeaderElector, term: Term, member?: string): Promise<void> {
     let backoff = 1000;
     while (!term.signal.aborted) {
       try {
-        await method.invoke(term);
+        await method.invoke(term, member);
         return;
       } catch (error) {
         if (term.signal.aborted) return;

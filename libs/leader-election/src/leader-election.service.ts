@@ -1,24 +1,46 @@
 /** The runtime API: who leads, leadership as observables, and a graceful step-down. */
 import { Inject, Injectable } from '@nestjs/common';
 import { EmptyError, filter, firstValueFrom, map, type Observable } from 'rxjs';
+import type { ElectionSet } from './core/election-set.js';
 import type { ElectionEvent, LeaderElector } from './core/leader-elector.js';
 import type { Term } from './core/term.js';
-import { DEFAULT_ELECTION, LEADER_ELECTORS } from './leader-election.constants.js';
+import { DEFAULT_ELECTION, LEADER_ELECTION_SETS, LEADER_ELECTORS } from './leader-election.constants.js';
 
-/** Every member takes an election's name; without one it means the default election. */
+/**
+ * Every member takes an election's name; without one it means the default election. An election of
+ * a set is `<set>/<election>`, e.g. `shards/3`.
+ */
 @Injectable()
 export class LeaderElectionService {
-  constructor(@Inject(LEADER_ELECTORS) private readonly electors: Map<string, LeaderElector>) {}
+  constructor(
+    @Inject(LEADER_ELECTORS) private readonly electors: Map<string, LeaderElector>,
+    @Inject(LEADER_ELECTION_SETS) private readonly sets: Map<string, ElectionSet>,
+  ) {}
 
-  /** The elector of one election. */
+  /** The elector of one election, or of one election of a set (`<set>/<election>`). */
   election(name: string = DEFAULT_ELECTION): LeaderElector {
-    const elector = this.electors.get(name);
+    const slash = name.indexOf('/');
+    const elector = slash < 0 ? this.electors.get(name) : this.sets.get(name.slice(0, slash))?.electors.get(name.slice(slash + 1));
     if (!elector) {
-      throw new Error(`no election named "${name}"; configured: ${[...this.electors.keys()].join(', ')}`);
+      const sets = [...this.sets].map(([set, { elections }]) => `${set}/${elections.length > 3 ? `{${elections[0]}…${elections.at(-1)}}` : `{${elections.join(',')}}`}`);
+      throw new Error(`no election named "${name}"; configured: ${[...this.electors.keys(), ...sets].join(', ')}`);
     }
     return elector;
   }
 
+  /** A set of elections shared out over the replicas. */
+  set(name: string): ElectionSet {
+    const set = this.sets.get(name);
+    if (!set) throw new Error(`no set of elections named "${name}"; configured: ${[...this.sets.keys()].join(', ') || 'none'}`);
+    return set;
+  }
+
+  /** The elections of the set this instance is assigned (and campaigns for), as the membership changes; replays the current value. */
+  assignment$(set: string): Observable<readonly string[]> {
+    return this.set(set).assignment$;
+  }
+
+  /** The single elections' names (not the sets'). */
   get electionNames(): string[] {
     return [...this.electors.keys()];
   }

@@ -103,6 +103,17 @@ function electionNames(set: string, elections: unknown, problems: string[]): str
   return names;
 }
 
+/** The names of a set's elections, or an InvalidElectorOptionsError with every problem of the set's name and elections. */
+export function resolveSetElections(name: string, elections: number | readonly string[]): string[] {
+  const problems: string[] = [];
+  if (typeof name !== 'string' || !DNS_LABEL.test(name) || name.length > 200) {
+    problems.push(`the set's name ${JSON.stringify(name)} must be lowercase letters, digits and '-', at most 200 characters`);
+  }
+  const names = electionNames(name, elections, problems);
+  if (problems.length > 0) throw new InvalidElectorOptionsError(problems);
+  return names;
+}
+
 export class ElectionSet {
   readonly name: string;
   readonly identity: string;
@@ -131,13 +142,8 @@ export class ElectionSet {
   private readonly stopController = new AbortController();
 
   constructor(options: ElectionSetOptions, dependencies: ElectionSetDependencies) {
-    const problems: string[] = [];
     const { name, elections, ...electorOptions } = options;
-    if (typeof name !== 'string' || !DNS_LABEL.test(name) || name.length > 200) {
-      problems.push(`the set's name ${JSON.stringify(name)} must be lowercase letters, digits and '-', at most 200 characters`);
-    }
-    this.names = electionNames(name, elections, problems);
-    if (problems.length > 0) throw new InvalidElectorOptionsError(problems);
+    this.names = resolveSetElections(name, elections);
     this.name = name;
     this.identity = options.identity;
     this.directory = dependencies.directory;
@@ -160,6 +166,11 @@ export class ElectionSet {
       else return;
       this.reconcile();
     });
+  }
+
+  /** Whether the member Lease has been read or written: the apiserver was reached. */
+  get synced(): boolean {
+    return this.member.synced;
   }
 
   /** The elections of the set, in order. */

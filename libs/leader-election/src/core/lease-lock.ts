@@ -18,7 +18,7 @@ export type LockErrorKind =
   | 'unavailable';
 
 /** What a lock does to the Lease, for error messages. */
-export type LeaseVerb = 'get' | 'create' | 'update' | 'watch';
+export type LeaseVerb = 'get' | 'list' | 'create' | 'update' | 'watch';
 
 export class LockError extends Error {
   readonly kind: LockErrorKind;

@@ -16,6 +16,16 @@ export interface ElectionOptions extends Omit<LeaderElectorOptions, 'namespace' 
   workErrorPolicy?: WorkErrorPolicy;
 }
 
+/**
+ * A set of elections shared out over the replicas (`sets` in the module options): each replica
+ * leads about M / N of them. Its Leases are `<set>-<election>`, and each replica's member Lease
+ * `<set>-member-<identity>`. Inherits the default election's options and overrides what it sets.
+ */
+export interface ElectionSetModuleOptions extends Partial<Omit<ElectionOptions, 'leaseName' | 'releaseOnStop'>> {
+  /** The elections: a count n for the names `0` … `n-1`, or a list of names. */
+  elections: number | string[];
+}
+
 export interface HealthServerOptions {
   /** TCP port for /healthz, /livez and /readyz; 0 picks a free one. */
   port: number;
@@ -27,6 +37,8 @@ export interface HealthServerOptions {
 export interface LeaderElectionModuleOptions extends ElectionOptions, Pick<KubernetesPlacement, 'identity' | 'kubeConfig'> {
   /** More elections by name, for `@OnLeader('name')`; each inherits the options above and overrides what it sets. */
   elections?: Record<string, Partial<ElectionOptions> & { leaseName: string }>;
+  /** Sets of elections shared out over the replicas, by set name, for `@OnLeader('<set>/*')`. */
+  sets?: Record<string, ElectionSetModuleOptions>;
   /** Extra time past leaseDuration before a leader that cannot renew reports unhealthy, in ms. Default 20000. */
   healthTolerance?: number;
   /** The app's own liveness check, served with the election's health; throw (or reject) when unhealthy. */

@@ -1,4 +1,5 @@
 import type { Clock } from '../core/clock.js';
+import type { ElectionSet, ElectionSetOptions } from '../core/election-set.js';
 import type { LeaderElector } from '../core/leader-elector.js';
 import type { ElectorLogger, ResolvedElectorOptions } from '../core/options.js';
 import type { LeaderLabelOptions } from '../kubernetes/leader-label.js';
@@ -14,6 +15,8 @@ export interface LeaseBackend {
   defaultNamespace(): string | undefined;
   /** An elector for one election, on its Lease. */
   createElector(options: ResolvedElectorOptions, logger: ElectorLogger): LeaderElector;
+  /** A set of elections shared out over the replicas, with its Leases and its member directory. */
+  createElectionSet(options: ElectionSetOptions, logger: ElectorLogger): ElectionSet;
   /** The electors' time; the restart backoff of @OnLeader methods runs on it too. */
   readonly clock: Clock;
   /** What the backend adds to each election (Events, the pod label); each returns the function that detaches it. */

@@ -26,7 +26,13 @@ export class KubernetesLeaseLock implements LeaseLock {
   private readonly path: string;
   private closed = false;
 
-  constructor(private readonly kubeConfig: KubeConfig, private readonly name: string, private readonly namespace: string) {
+  /** `labels` go on the Lease when this lock creates it, and back on it with the next write if someone removed them. */
+  constructor(
+    readonly kubeConfig: KubeConfig,
+    private readonly name: string,
+    readonly namespace: string,
+    private readonly labels?: Readonly<Record<string, string>>,
+  ) {
     this.client = LeaseClient.for(kubeConfig);
     this.path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
     this.description = `lease ${namespace}/${name}`;
@@ -37,7 +43,7 @@ export class KubernetesLeaseLock implements LeaseLock {
       return parseLease(JSON.parse(await this.client.request('GET', `${this.path}/${encodeURIComponent(this.name)}`, undefined, signal)) as LeaseObject);
     } catch (error) {
       if (error instanceof ApiError && error.statusCode === 404) return undefined;
-      throw this.explain(error, 'get', signal);
+      throw explainLeaseError(error, 'get', this, signal);
     }
   }
 
@@ -45,13 +51,13 @@ export class KubernetesLeaseLock implements LeaseLock {
     const body = {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
-      metadata: { name: this.name, namespace: this.namespace },
+      metadata: { name: this.name, namespace: this.namespace, ...this.labels ? { labels: this.labels } : {} },
       spec: recordToSpec(record, formatMicroTime),
     };
     try {
       return parseLease(JSON.parse(await this.client.request('POST', this.path, JSON.stringify(body), signal)) as LeaseObject);
     } catch (error) {
-      throw this.explain(error, 'create', signal);
+      throw explainLeaseError(error, 'create', this, signal);
     }
   }
 
@@ -66,6 +72,7 @@ export class KubernetesLeaseLock implements LeaseLock {
       kind: 'Lease',
       metadata: {
         ...metadata, name: this.name, namespace: this.namespace, resourceVersion: basedOn.resourceVersion,
+        ...this.labels ? { labels: { ...metadata.labels as Record<string, string> | undefined, ...this.labels } } : {},
         annotations: applyAnnotations(stored.metadata?.annotations as Record<string, unknown> | undefined, annotations),
       },
       spec: { ...stored.spec, ...recordToSpec(record, formatMicroTime) },
@@ -77,7 +84,7 @@ export class KubernetesLeaseLock implements LeaseLock {
       if (error instanceof ApiError && error.statusCode === 404) {
         throw new LockError('conflict', `${this.description} was deleted`, { status: 404, cause: error });
       }
-      throw this.explain(error, 'update', signal);
+      throw explainLeaseError(error, 'update', this, signal);
     }
   }
 
@@ -86,7 +93,7 @@ export class KubernetesLeaseLock implements LeaseLock {
     return this.client.watchLease(this.namespace, this.name, {
       onOpen: () => handlers.onOpen(),
       onChange: (snapshot) => handlers.onChange(snapshot),
-      onClose: (error) => handlers.onClose(error && this.explain(error, 'watch')),
+      onClose: (error) => handlers.onClose(error && explainLeaseError(error, 'watch', this)),
     });
   }
 
@@ -95,41 +102,43 @@ export class KubernetesLeaseLock implements LeaseLock {
     this.closed = true;
     this.client.release();
   }
+}
 
-  /** Turns a client error into a LockError whose message says what to do about it. */
-  private explain(error: unknown, verb: LeaseVerb, signal?: AbortSignal): LockError {
-    if (signal?.aborted) {
-      const reason = signal.reason;
-      return reason instanceof LockError ? reason : new LockError('timeout', `${verb} ${this.description} was aborted`, { cause: error });
-    }
-    const status = (error as { statusCode?: unknown } | undefined)?.statusCode as number | undefined;
-    const detail = error instanceof ApiError ? apiMessage(error.body) : undefined;
-    const said = detail ? `: ${detail}` : '';
-    switch (status) {
-      case 409:
-        return new LockError('conflict', `${verb} ${this.description} lost a race${said}`, { status, cause: error });
-      case 403:
-        return new LockError('forbidden',
-          `not allowed to ${verb} leases.coordination.k8s.io in namespace "${this.namespace}"${said}. ` +
-          `Grant it with a Role in "${this.namespace}" bound to this identity, with the rule ` +
-          describeRule(leaseRoleRule()) +
-          (verb === 'watch' ? '. Without list and watch, followers poll and take over more slowly.' : ''),
-          { status, cause: error });
-      case 401:
-        return new LockError('unauthorized', `the apiserver rejected our credentials (401) on ${verb} ${this.description}${said}: ` +
-          'check the kubeconfig user or the service account token', { status, cause: error });
-      case 404:
-        return new LockError('namespace-not-found', `cannot ${verb} ${this.description}: namespace "${this.namespace}" does not exist${said}`,
-          { status, cause: error });
-      case 400:
-      case 422:
-        return new LockError('invalid', `the apiserver refused to ${verb} ${this.description}${said}`, { status, cause: error });
-      default: {
-        const cause = error as { cause?: { code?: string; message?: string }; code?: string; message?: string };
-        const why = status ? `HTTP ${status}${said}` : (cause?.cause?.code ?? cause?.code ?? cause?.cause?.message ?? cause?.message ?? String(error));
-        return new LockError('unavailable', `cannot ${verb} ${this.description} at ${this.kubeConfig.getCurrentCluster()?.server ?? 'the apiserver'}: ${why}`,
-          { status, cause: error });
-      }
+/** Turns a client error into a LockError whose message says what to do about it. */
+export function explainLeaseError(error: unknown, verb: LeaseVerb, where: { description: string; namespace: string; kubeConfig: KubeConfig },
+  signal?: AbortSignal): LockError {
+  const { description, namespace, kubeConfig } = where;
+  if (signal?.aborted) {
+    const reason = signal.reason;
+    return reason instanceof LockError ? reason : new LockError('timeout', `${verb} ${description} was aborted`, { cause: error });
+  }
+  const status = (error as { statusCode?: unknown } | undefined)?.statusCode as number | undefined;
+  const detail = error instanceof ApiError ? apiMessage(error.body) : undefined;
+  const said = detail ? `: ${detail}` : '';
+  switch (status) {
+    case 409:
+      return new LockError('conflict', `${verb} ${description} lost a race${said}`, { status, cause: error });
+    case 403:
+      return new LockError('forbidden',
+        `not allowed to ${verb} leases.coordination.k8s.io in namespace "${namespace}"${said}. ` +
+        `Grant it with a Role in "${namespace}" bound to this identity, with the rule ` +
+        describeRule(leaseRoleRule()) +
+        (verb === 'watch' ? '. Without list and watch, followers poll and take over more slowly.' : ''),
+        { status, cause: error });
+    case 401:
+      return new LockError('unauthorized', `the apiserver rejected our credentials (401) on ${verb} ${description}${said}: ` +
+        'check the kubeconfig user or the service account token', { status, cause: error });
+    case 404:
+      return new LockError('namespace-not-found', `cannot ${verb} ${description}: namespace "${namespace}" does not exist${said}`,
+        { status, cause: error });
+    case 400:
+    case 422:
+      return new LockError('invalid', `the apiserver refused to ${verb} ${description}${said}`, { status, cause: error });
+    default: {
+      const cause = error as { cause?: { code?: string; message?: string }; code?: string; message?: string };
+      const why = status ? `HTTP ${status}${said}` : (cause?.cause?.code ?? cause?.code ?? cause?.cause?.message ?? cause?.message ?? String(error));
+      return new LockError('unavailable', `cannot ${verb} ${description} at ${kubeConfig.getCurrentCluster()?.server ?? 'the apiserver'}: ${why}`,
+        { status, cause: error });
     }
   }
 }

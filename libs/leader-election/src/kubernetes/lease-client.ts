@@ -9,7 +9,7 @@
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
-import type { LeaseWatchHandlers } from '../core/lease-lock.js';
+import type { LeaseDirectoryWatchHandlers, LeaseWatchHandlers } from '../core/lease-lock.js';
 import { parseLease, type LeaseObject } from '../core/lease-record.js';
 
 /** How long credentials read from the kubeconfig are used before they are read again (tokens rotate). */
@@ -111,6 +111,15 @@ export class LeaseClient {
    * of the watch opening and closing. Returns the unsubscribe.
    */
   watchLease(namespace: string, name: string, handlers: LeaseWatchHandlers): () => void {
+    return this.namespaceWatch(namespace).subscribe(name, handlers);
+  }
+
+  /** Watches the Leases of a namespace that carry label key=value, through the namespace's shared watch. */
+  watchLabelled(namespace: string, key: string, value: string, handlers: LeaseDirectoryWatchHandlers): () => void {
+    return this.namespaceWatch(namespace).subscribeLabelled(key, value, handlers);
+  }
+
+  private namespaceWatch(namespace: string): NamespaceWatch {
     let watch = this.watches.get(namespace);
     if (!watch) {
       watch = new NamespaceWatch(this.kubeConfig, namespace, (ended) => {
@@ -118,7 +127,7 @@ export class LeaseClient {
       });
       this.watches.set(namespace, watch);
     }
-    return watch.subscribe(name, handlers);
+    return watch;
   }
 
   /** One lock fewer; the last one closes the connections. */
@@ -178,6 +187,14 @@ export class LeaseClient {
   }
 }
 
+/** A subscriber to the Leases that carry label key=value, and the names it has heard of. */
+interface LabelledSubscription {
+  key: string;
+  value: string;
+  handlers: LeaseDirectoryWatchHandlers;
+  heard: Set<string>;
+}
+
 /**
  * One watch on the Leases of a namespace, shared by the elections in it: each subscriber hears of
  * its own Lease, and of the watch opening and closing. A subscriber that joins an open watch gets
@@ -186,6 +203,8 @@ export class LeaseClient {
  */
 class NamespaceWatch {
   private readonly subscribers = new Map<string, Set<LeaseWatchHandlers>>();
+  /** Subscribers to the Leases that carry a label, and the names each has heard of. */
+  private readonly labelled = new Set<LabelledSubscription>();
   /** The Leases as last seen on this watch, by name. */
   private readonly latest = new Map<string, LeaseObject>();
   private controller: AbortController | undefined;
@@ -203,6 +222,7 @@ class NamespaceWatch {
         }
         this.open = true;
         for (const handlers of [...this.subscribers.values()].flatMap((set) => [...set])) handlers.onOpen();
+        for (const { handlers } of this.labelled) handlers.onOpen();
       }, (error: unknown) => this.end(error));
   }
 
@@ -218,8 +238,36 @@ class NamespaceWatch {
     return () => {
       if (!set.delete(handlers)) return;
       if (set.size === 0) this.subscribers.delete(name);
-      if (this.subscribers.size === 0) this.stop();
+      this.stopWhenUnused();
     };
+  }
+
+  subscribeLabelled(key: string, value: string, handlers: LeaseDirectoryWatchHandlers): () => void {
+    const subscription: LabelledSubscription = { key, value, handlers, heard: new Set() };
+    this.labelled.add(subscription);
+    if (this.open) {
+      handlers.onOpen();
+      for (const [name, object] of this.latest) this.tellLabelled(subscription, name, object);
+    }
+    return () => {
+      if (!this.labelled.delete(subscription)) return;
+      this.stopWhenUnused();
+    };
+  }
+
+  private stopWhenUnused(): void {
+    if (this.subscribers.size === 0 && this.labelled.size === 0) this.stop();
+  }
+
+  /** Tells a labelled subscriber of a Lease that carries its label, or of one that no longer does (or is gone: undefined). */
+  private tellLabelled(subscription: LabelledSubscription, name: string, object: LeaseObject | undefined): void {
+    const labels = (object?.metadata as { labels?: Record<string, unknown> } | undefined)?.labels;
+    if (object && labels?.[subscription.key] === subscription.value) {
+      subscription.heard.add(name);
+      subscription.handlers.onChange(name, parseLease(object));
+    } else if (subscription.heard.delete(name)) {
+      subscription.handlers.onChange(name, undefined);
+    }
   }
 
   private onEvent(type: string, object: unknown): void {
@@ -233,6 +281,7 @@ class NamespaceWatch {
         this.latest.set(name, lease);
         const set = this.subscribers.get(name);
         if (set) for (const handlers of Array.from(set)) handlers.onChange(parseLease(lease));
+        for (const subscription of Array.from(this.labelled)) this.tellLabelled(subscription, name, lease);
         return;
       }
       case 'DELETED': {
@@ -241,6 +290,7 @@ class NamespaceWatch {
         this.latest.delete(name);
         const set = this.subscribers.get(name);
         if (set) for (const handlers of Array.from(set)) handlers.onChange(undefined);
+        for (const subscription of Array.from(this.labelled)) this.tellLabelled(subscription, name, undefined);
         return;
       }
       case 'ERROR': {
@@ -257,8 +307,10 @@ class NamespaceWatch {
   private end(error: unknown): void {
     if (this.ended) return;
     this.stop();
-    const all = [...this.subscribers.values()].flatMap((set) => [...set]);
+    const all: Array<{ onClose(error?: Error): void }> = [...this.subscribers.values()].flatMap((set) => [...set]);
+    all.push(...[...this.labelled].map(({ handlers }) => handlers));
     this.subscribers.clear();
+    this.labelled.clear();
     for (const handlers of all) handlers.onClose(error === undefined || error === null ? undefined : error as Error);
   }
 

@@ -71,7 +71,7 @@ export class InMemoryLeaseStore {
 /** One candidate's connection to the store, with its own faults and request counts. */
 export class InMemoryLeaseLock implements LeaseLock {
   readonly description: string;
-  readonly requests: Record<LeaseVerb, number> = { get: 0, create: 0, update: 0, watch: 0 };
+  readonly requests: Record<LeaseVerb, number> = { get: 0, list: 0, create: 0, update: 0, watch: 0 };
   /** Every request fails with this kind until cleared (an outage or an RBAC denial). */
   failure: LockErrorKind | undefined;
   /** Requests never answer until their signal aborts (a hung connection). */
