@@ -18,6 +18,8 @@ export interface ReplicaLine {
   time: string;
   id: string;
   event: 'ready' | 'new-leader' | 'started-leading' | 'work' | 'stopped-leading' | 'error'
+    // A set of elections (--shards): the elections this replica is assigned; started-leading, work and stopped-leading then carry `election`.
+    | 'assignment'
     // Leader-only scheduled jobs (--schedule): a run's start and end, a tick recorded in the Lease, ticks caught up or skipped.
     | 'tick-start' | 'tick-end' | 'tick-recorded' | 'ticks-caught-up' | 'ticks-skipped';
   leader: string | null;

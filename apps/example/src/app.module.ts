@@ -9,6 +9,7 @@ import { HealthController } from './health.controller.js';
 import { LeadershipLog } from './leadership-log.service.js';
 import { MetricsController } from './metrics.controller.js';
 import { Reconciler, WORK_STYLE } from './reconciler.service.js';
+import { ShardWorker } from './shard-worker.service.js';
 import { TICK_CONFIG, TickJobs } from './tick-jobs.service.js';
 
 @Module({})
@@ -30,12 +31,14 @@ export class AppModule {
           retryPeriod: config.retryPeriod,
           lossPolicy: config.lossPolicy,
           metrics: true,
+          sets: config.shards ? { shards: { elections: config.shards } } : undefined,
           extensions: schedule ? [leaderSchedule({ missed: schedule })] : [],
         }),
       ],
       controllers: [HealthController, MetricsController],
       providers: [
         LeaderElectionHealthIndicator, LeadershipLog, Reconciler, { provide: WORK_STYLE, useValue: config.workStyle },
+        ...config.shards ? [ShardWorker] : [],
         ...schedule ? [TickJobs, { provide: TICK_CONFIG, useValue: { tickWorkMs: config.tickWorkMs, tickStyle: config.tickStyle } }] : [],
       ],
     };

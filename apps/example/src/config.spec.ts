@@ -10,6 +10,15 @@ describe('example flags', () => {
     expect(() => parseConfig(['--work-style', 'abort'], {})).toThrow('--work-style must be valid or signal, got "abort"');
   });
 
+  it('--shards: off by default, a count from the flag or SHARDS', () => {
+    expect(parseConfig([], {}).shards).toBeUndefined();
+    expect(parseConfig(['--shards', '12'], {}).shards).toBe(12);
+    expect(parseConfig([], { SHARDS: '3' }).shards).toBe(3);
+    for (const bad of ['0', '-2', '1.5', 'many']) {
+      expect(() => parseConfig([`--shards=${bad}`], {})).toThrow(`--shards must be a whole number from 1, got ${JSON.stringify(bad)}`);
+    }
+  });
+
   it('--port: the HTTP port, 8080 by default, from the flag or PORT, 0 for any free port', () => {
     expect(parseConfig([], {}).port).toBe(8080);
     expect(parseConfig([], { PORT: '3000' }).port).toBe(3000);

@@ -19,6 +19,8 @@ export interface ExampleConfig {
   tickWorkMs: number;
   /** How a run of a scheduled job reacts to its term ending; see tick-jobs.service.ts. */
   tickStyle: TickStyle;
+  /** A set of this many elections, 'shards', shared out over the replicas (shard-worker.service.ts); off when undefined. */
+  shards?: number;
 }
 
 export const TICK_STYLES = ['signal', 'valid', 'ignore'] as const;
@@ -44,7 +46,9 @@ export const USAGE = `usage: example [flags]
   --tick-work-ms MS                 how long each run works (env TICK_WORK_MS; default 300)
   --tick-style signal|valid|ignore  how a run meets the end of its term (env TICK_STYLE; default signal):
                                     signal = rejects when term.signal aborts, valid = checks term.isValid()
-                                    every 50 ms and throws, ignore = finishes its work regardless`;
+                                    every 50 ms and throws, ignore = finishes its work regardless
+  --shards N                        also run a set of N elections, shards-0 … shards-(N-1), shared out over the
+                                    replicas, each leader working on its shards (env SHARDS; default off)`;
 
 function oneOf<T extends string>(flag: string, allowed: readonly T[], value: string | undefined): T | undefined {
   if (value === undefined || (allowed as readonly string[]).includes(value)) return value as T | undefined;
@@ -76,6 +80,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ExampleConf
       schedule: { type: 'string' },
       'tick-work-ms': { type: 'string' },
       'tick-style': { type: 'string' },
+      shards: { type: 'string' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -86,6 +91,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ExampleConf
   if (!/^\d+$/.test(portText) || port > 65535) throw new Error(`--port must be a TCP port, got ${JSON.stringify(portText)}`);
   const tickWorkText = values['tick-work-ms'] ?? (env.TICK_WORK_MS || undefined) ?? '300';
   if (!/^\d+$/.test(tickWorkText)) throw new Error(`--tick-work-ms must be a whole number of milliseconds, got ${JSON.stringify(tickWorkText)}`);
+  const shardsText = values.shards ?? (env.SHARDS || undefined);
+  if (shardsText !== undefined && !/^[1-9]\d*$/.test(shardsText)) throw new Error(`--shards must be a whole number from 1, got ${JSON.stringify(shardsText)}`);
   return {
     kubeConfig: values['kube-config'] ?? values.kubeconfig ?? (env.KUBECONFIG || undefined),
     identity: values.id ?? (env.POD_NAME || undefined),
@@ -100,5 +107,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ExampleConf
     schedule: oneOf('schedule', ['catch-up', 'skip'] as const, values.schedule ?? (env.SCHEDULE || undefined)),
     tickWorkMs: Number(tickWorkText),
     tickStyle: oneOf('tick-style', TICK_STYLES, values['tick-style'] ?? (env.TICK_STYLE || undefined)) ?? 'signal',
+    shards: shardsText === undefined ? undefined : Number(shardsText),
   };
 }

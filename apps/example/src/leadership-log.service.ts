@@ -8,7 +8,7 @@ import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { LeaderElectionService, type Term } from 'nestjs-lease-election';
 import type { Tick } from 'nestjs-lease-election/schedule';
 
-export type LeadershipEvent = 'ready' | 'new-leader' | 'started-leading' | 'work' | 'stopped-leading' | 'error'
+export type LeadershipEvent = 'ready' | 'new-leader' | 'started-leading' | 'work' | 'stopped-leading' | 'error' | 'assignment'
   | 'tick-start' | 'tick-end' | 'tick-recorded' | 'ticks-skipped' | 'ticks-caught-up';
 
 @Injectable()
@@ -23,6 +23,18 @@ export class LeadershipLog implements OnModuleInit {
       if (event.type === 'lost') this.write('stopped-leading', { leader: this.election.election().leader ?? null, reason: event.reason });
       if (event.type === 'error') this.write('error', { during: event.during, message: event.error.message });
     });
+    // Sets of elections: each election's terms, with its name, and which elections this replica is assigned.
+    for (const name of this.election.setNames) {
+      const set = this.election.set(name);
+      set.assignment$.subscribe((elections) => this.write('assignment', { set: name, elections }));
+      for (const [member, elector] of set.electors) {
+        const election = `${name}/${member}`;
+        elector.events$.subscribe((event) => {
+          if (event.type === 'acquired') this.write('started-leading', { leader: event.identity, term: event.fencingToken, election });
+          if (event.type === 'lost') this.write('stopped-leading', { leader: elector.leader ?? null, reason: event.reason, election });
+        });
+      }
+    }
   }
 
   /** The HTTP server listens on `port`. */

@@ -28,6 +28,11 @@ export class LeaderElectionService {
     return elector;
   }
 
+  /** The sets' names. */
+  get setNames(): string[] {
+    return [...this.sets.keys()];
+  }
+
   /** A set of elections shared out over the replicas. */
   set(name: string): ElectionSet {
     const set = this.sets.get(name);
