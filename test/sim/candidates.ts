@@ -60,6 +60,7 @@ export class OurCandidate implements Common {
   stopped = false;
   private readonly jitterLateMs: number;
   exited = false;
+  private readonly holdLost = new Set<number>();
 
   constructor(
     private readonly world: SimWorld,
@@ -86,7 +87,7 @@ export class OurCandidate implements Common {
         lock: this.lock,
         clock: this.electorClock,
         random: () => rng.next(),
-        logger: { log: log('log'), warn: log('warn'), error: log('error') },
+        logger: { log: log('log'), warn: (message) => this.warn(message, log('warn')), error: log('error') },
         exit: (code) => {
           world.log(`${this.key} EXITS with code ${code}`);
           this.exited = true;
@@ -99,6 +100,12 @@ export class OurCandidate implements Common {
 
   get identity(): string {
     return this.spec.identity;
+  }
+
+  private warn(message: string, log: (message: string) => void): void {
+    const token = holdLostToken(message);
+    if (token !== undefined) this.holdLost.add(token);
+    log(message);
   }
 
   start(): void {
@@ -132,80 +139,115 @@ export class OurCandidate implements Common {
     return this.stopping;
   }
 
-  /**
-   * Listeners (an abort listener, `leadership$`) learn of a deadline from its timer: unless the
-   * process was paused across the deadline, the signal must abort within the timers' lateness of it.
-   */
-  private watchAbortTimeliness(term: Term): void {
-    const renewedAt = this.elector.lastRenewedAt!;
-    let lastRenewal = renewedAt;
-    const subscription = this.elector.events$.subscribe((event) => {
-      if (event.type === 'renewed') lastRenewal = this.elector.lastRenewedAt ?? lastRenewal;
-    });
-    term.signal.addEventListener('abort', () => {
-      subscription.unsubscribe();
-      const reason = (term.signal.reason as { reason?: string } | undefined)?.reason;
-      if (reason !== 'renew-deadline' || this.owner.dead || this.owner.paused) return;
-      const deadline = lastRenewal + this.spec.timings.renewDeadline;
-      const late = this.electorClock.now() - deadline;
-      const resumedSinceDeadline = this.owner.resumedAt * this.electorClock.rate + this.electorClock.offset >= deadline - 1;
-      if (late > this.jitterLateMs + 1 && !resumedSinceDeadline) {
-        this.checker.violations.push(`at ${(this.world.now / 1000).toFixed(4)}s: ${this.key}'s term ${term.fencingToken} signal aborted ${late.toFixed(1)} ms after its deadline, without a pause`);
-      }
-    }, { once: true });
+  private work(term: Term): Promise<void> {
+    return runWork({
+      world: this.world, checker: this.checker, key: this.key, identity: this.identity, owner: this.owner, elector: this.elector,
+      electorClock: this.electorClock, workClock: this.workClock, jitterLateMs: this.jitterLateMs, spec: this.spec, terms: this.terms,
+      holdLost: this.holdLost,
+    }, term);
   }
+}
 
-  /** Work in this candidate's style: act, sleep, until its check says the term is over; then wind down. */
-  private async work(term: Term): Promise<void> {
-    const elector = this.elector;
-    const style = this.spec.style;
-    const simTerm: SimTerm = {
-      process: this.key,
-      identity: this.identity,
-      implementation: 'ours',
-      fencingToken: term.fencingToken,
-      acquireTime: term.acquiredAt.getTime(),
-      style,
-      settled: false,
-      begunAt: 0,
-      frozen: () => this.owner.paused,
-      canAct: () => {
-        if (this.owner.dead) return false;
-        switch (style) {
-          case 'signal': return !term.signal.aborted;
-          case 'valid': return term.isValid();
-          case 'leader': return elector.isLeader();
-          case 'throw':
-            try {
-              term.signal.throwIfAborted();
-              return true;
-            } catch {
-              return false;
-            }
-        }
-      },
-    };
-    this.terms.push(simTerm);
-    this.checker.termBegan(simTerm);
-    this.watchAbortTimeliness(term);
-    if (!this.world.healed && this.world.rng.chance(this.spec.stepDownAtStart)) {
-      this.world.log(`${this.key} work calls stepDown() as it starts`);
-      void elector.stepDown();
+/** What a term's simulated work needs of its process. */
+export interface WorkContext {
+  world: SimWorld;
+  checker: Checker;
+  key: string;
+  identity: string;
+  owner: Owner;
+  elector: LeaderElector;
+  electorClock: SimClock;
+  workClock: SimClock;
+  jitterLateMs: number;
+  spec: Pick<OurCandidateSpec, 'style' | 'stepMs' | 'settling' | 'stepDownAtStart' | 'timings'>;
+  /** The process's terms, to which this one is added. */
+  terms: SimTerm[];
+  /** Fencing tokens of terms whose lease the elector said it could not keep while their work settled. */
+  holdLost: Set<number>;
+}
+
+/** The elector's warning that it could not keep an ended term's lease while the work settles: the term's token. */
+export function holdLostToken(message: string): number | undefined {
+  const match = /could not keep .* while the work of its term (\d+) settles/.exec(message);
+  return match ? Number(match[1]) : undefined;
+}
+
+/**
+ * Listeners (an abort listener, `leadership$`) learn of a deadline from its timer: unless the
+ * process was paused across the deadline, the signal must abort within the timers' lateness of it.
+ */
+function watchAbortTimeliness(ctx: WorkContext, term: Term): void {
+  const { elector, electorClock, owner, checker, world } = ctx;
+  const renewedAt = elector.lastRenewedAt!;
+  let lastRenewal = renewedAt;
+  const subscription = elector.events$.subscribe((event) => {
+    if (event.type === 'renewed') lastRenewal = elector.lastRenewedAt ?? lastRenewal;
+  });
+  term.signal.addEventListener('abort', () => {
+    subscription.unsubscribe();
+    const reason = (term.signal.reason as { reason?: string } | undefined)?.reason;
+    if (reason !== 'renew-deadline' || owner.dead || owner.paused) return;
+    const deadline = lastRenewal + ctx.spec.timings.renewDeadline;
+    const late = electorClock.now() - deadline;
+    const resumedSinceDeadline = owner.resumedAt * electorClock.rate + electorClock.offset >= deadline - 1;
+    if (late > ctx.jitterLateMs + 1 && !resumedSinceDeadline) {
+      checker.violations.push(`at ${(world.now / 1000).toFixed(4)}s: ${ctx.key}'s term ${term.fencingToken} signal aborted ${late.toFixed(1)} ms after its deadline, without a pause`);
     }
-    try {
-      while (simTerm.canAct()) {
-        this.checker.act(simTerm);
-        await this.workClock.sleep(this.spec.stepMs, style === 'leader' ? undefined : term.signal);
+  }, { once: true });
+}
+
+/** Work in the context's style: act, sleep, until its check says the term is over; then wind down. */
+export async function runWork(ctx: WorkContext, term: Term): Promise<void> {
+  const { elector, world, checker, owner, workClock } = ctx;
+  const style = ctx.spec.style;
+  const voluntary = (): boolean => ['stepped-down', 'stopped'].includes((term.signal.reason as { reason?: string } | undefined)?.reason ?? '');
+  const simTerm: SimTerm = {
+    process: ctx.key,
+    identity: ctx.identity,
+    implementation: 'ours',
+    fencingToken: term.fencingToken,
+    acquireTime: term.acquiredAt.getTime(),
+    style,
+    settled: false,
+    begunAt: 0,
+    frozen: () => owner.paused,
+    heldWhileSettling: () => term.signal.aborted && voluntary() && !ctx.holdLost.has(term.fencingToken),
+    canAct: () => {
+      if (owner.dead) return false;
+      switch (style) {
+        case 'signal': return !term.signal.aborted;
+        case 'valid': return term.isValid();
+        case 'leader': return elector.isLeader();
+        case 'throw':
+          try {
+            term.signal.throwIfAborted();
+            return true;
+          } catch {
+            return false;
+          }
       }
-    } catch {
-      // the signal aborted a sleep
-    }
-    const settling = this.spec.settling;
-    if (settling.kind === 'slow') await this.workClock.sleep(settling.ms);
-    if (settling.kind === 'never') await new Promise(() => {});
-    simTerm.settled = true;
-    this.world.log(`${this.key} work of term ${term.fencingToken} settled`);
+    },
+  };
+  ctx.terms.push(simTerm);
+  checker.termBegan(simTerm);
+  watchAbortTimeliness(ctx, term);
+  if (!world.healed && world.rng.chance(ctx.spec.stepDownAtStart)) {
+    world.log(`${ctx.key} work calls stepDown() as it starts`);
+    void elector.stepDown();
   }
+  try {
+    while (simTerm.canAct()) {
+      checker.act(simTerm);
+      await workClock.sleep(ctx.spec.stepMs, style === 'leader' ? undefined : term.signal);
+    }
+  } catch {
+    // the signal aborted a sleep
+  }
+  const settling = ctx.spec.settling;
+  if (settling.kind === 'slow') await workClock.sleep(settling.ms);
+  if (settling.kind === 'never') await new Promise(() => {});
+  simTerm.settled = true;
+  world.log(`${ctx.key} work of term ${term.fencingToken} settled`);
 }
 
 export interface ClientGoSpec {

@@ -32,6 +32,11 @@ export interface SimTerm {
   frozen(): boolean;
   settled: boolean;
   begunAt: number;
+  /**
+   * Ended on purpose (stepDown, stop, standBy) and its work still settling while the process keeps
+   * the lease renewed: no other term may begin then. False once the process could not keep it.
+   */
+  heldWhileSettling?(): boolean;
 }
 
 /**
@@ -117,7 +122,13 @@ export class Checker {
     this.log(`${term.process} BEGINS term ${term.fencingToken} (${term.implementation}, ${term.style})`);
     for (const other of this.terms) {
       if (other.process === term.process || other.settled || other.frozen()) continue;
-      if (!other.canAct()) continue;
+      if (!other.canAct()) {
+        if (other.heldWhileSettling?.() && !this.excuse(term, other) && term.implementation === 'ours') {
+          this.violate(`${term.process} began term ${term.fencingToken} while ${other.process}'s term ${other.fencingToken}, ended on purpose, ` +
+            'still settles with its lease kept');
+        }
+        continue;
+      }
       this.overlapping.add(other);
       const excuse = this.excuse(term, other);
       if (excuse) {
@@ -164,14 +175,19 @@ export class Checker {
     else this.violate(`${term.process}'s term ${term.fencingToken} (${term.style}) acted after ${latest?.process}'s term ${latest?.fencingToken} began`);
   }
 
-  /** A write that gives the lease up: only by its own term's process, and only once that process's work settled. */
+  /**
+   * A write that gives the lease up: only by its own term's process, and only once that process's
+   * work settled. Its own term is one it began, or one it won and gave back before beginning it (a
+   * step-down or standBy() while its attempt was in flight): no work ran under that one.
+   */
   released(by: string, before: LeaseSnapshot | undefined): void {
     const record = before?.record;
     if (!record) return;
     const mine = this.terms.filter((term) => term.process === by);
     const owned = mine.some((term) => term.fencingToken === record.leaseTransitions &&
-      (term.acquireTime === undefined || term.acquireTime === record.acquireTime?.getTime()));
-    if (!owned) this.violate(`${by} released term ${record.leaseTransitions} of ${JSON.stringify(record.holderIdentity)}, which it never began`);
+      (term.acquireTime === undefined || term.acquireTime === record.acquireTime?.getTime())) ||
+      this.termWrites.has(`${by}/${record.leaseTransitions}`);
+    if (!owned) this.violate(`${by} released term ${record.leaseTransitions} of ${JSON.stringify(record.holderIdentity)}, which it never won`);
     const running = mine.filter((term) => !term.settled);
     if (running.length > 0) this.violate(`${by} released the lease while the work of its term ${running.map((t) => t.fencingToken).join(', ')} had not settled`);
   }
