@@ -13,6 +13,9 @@ const SHARDS = 12;
 const ELECTIONS = Array.from({ length: SHARDS }, (_, i) => String(i));
 const WAIT = 30_000;
 
+const moved = (before: Map<string, string>, after: Map<string, string>): number =>
+  ELECTIONS.filter((election) => before.get(election) !== after.get(election)).length;
+
 describe('a set of 12 elections over replicas', () => {
   const cluster = new TestCluster(inject('cluster'));
   const replicas: Replica[] = [];
@@ -64,8 +67,6 @@ describe('a set of 12 elections over replicas', () => {
   }
 
   const snapshot = (): Map<string, string> => new Map(ELECTIONS.map((election) => [election, leaders.get(election)!]));
-  const moved = (before: Map<string, string>, after: Map<string, string>): number =>
-    ELECTIONS.filter((election) => before.get(election) !== after.get(election)).length;
 
   it('shares out evenly, rebalances on a join with the plan\'s moves, hands over on SIGTERM at once and after expiry on SIGKILL, one leader per election', async () => {
     // 1. Three replicas: 4 elections each, every one led.
