@@ -11,11 +11,12 @@ import { issueCertificate, loadCertificateAuthority } from '../test/harness/pki.
 import { isWorking, nextLine, Replica, type Implementation, type ObservedLine } from '../test/harness/replicas.ts';
 import { TickLedger } from '../test/harness/tick-ledger.ts';
 import { renderChart } from './bench-chart.ts';
+import { measureSets, type SetResult } from './bench-sets.ts';
 
 const SECONDS = { leaseDuration: 4, renewDeadline: 3, retryPeriod: 0.5 };
 const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
-/** BENCH_ONLY=handover,failover,load,scale,schedule,cost,many runs a subset. */
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'handover,failover,load,scale,schedule,cost,many').split(','));
+/** BENCH_ONLY=handover,failover,load,scale,schedule,cost,many,sets runs a subset. */
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'handover,failover,load,scale,schedule,cost,many,sets').split(','));
 const HANDOVER_ROUNDS = env('BENCH_HANDOVER_ROUNDS', 30);
 const FAILOVER_ROUNDS = env('BENCH_FAILOVER_ROUNDS', 20);
 const LOAD_WINDOW_S = env('BENCH_LOAD_WINDOW', 60);
@@ -467,6 +468,23 @@ try {
     results.cost = await cost();
     log(`  ${JSON.stringify(results.cost)}`);
   }
+  if (ONLY.has('sets')) {
+    const sets = {} as Record<Name, SetResult>;
+    for (const name of ['nestjs-lease-election', 'client-go'] as const) {
+      log(`${name}: a set of 12 Leases over replicas: 3 start, a 4th joins, one leaves (SIGTERM), one crashes (SIGKILL)`);
+      const ns = await namespace('sets');
+      sets[name] = await measureSets(name === 'client-go' ? 'client-go' : 'ours', {
+        startReplica: (id, extraArgs) => startReplica(id, ns, implementations[name], extraArgs),
+        auditOffset: () => readFileSync(plane.auditLog).length,
+        auditSince: (offset) => auditCounts(ns, offset),
+        sleep,
+        windowSeconds: LOAD_WINDOW_S,
+        stepLimitMs: 6 * SECONDS.leaseDuration * 1000,
+      });
+      log(`  ${JSON.stringify(sets[name])}`);
+    }
+    results.electionSets = sets;
+  }
   if (ONLY.has('many')) {
     log(`many elections in one process (timings ${MANY_SECONDS.leaseDuration}/${MANY_SECONDS.renewDeadline}/${MANY_SECONDS.retryPeriod} s, ${MANY_WINDOW_S} s of renewals)`);
     results.manyElections = await manyElections();
@@ -505,4 +523,15 @@ console.log(ours && theirs
     `crash → next tick runs p50 ${ms(ours.crashToNextTickMs.p50)} vs ${ms(theirs.crashToNextTickMs.p50)}, ` +
     `max ${ms(ours.crashToNextTickMs.max)} vs ${ms(theirs.crashToNextTickMs.max)}`
   : 'scheduled ticks per leader crash: not measured');
+const sets = results.electionSets as Record<Name, SetResult> | undefined;
+const setStep = (step: keyof Pick<SetResult, 'start' | 'join' | 'leave' | 'crash'>): string => {
+  const [a, b] = [sets!['nestjs-lease-election'][step], sets!['client-go'][step]];
+  const settle = (value: number | null): string => (value === null ? 'never' : `${value} ms`);
+  return `${step}: shares ${a.shares.join('/')} vs ${b.shares.join('/')}, settled in ${settle(a.settleMs)} vs ${settle(b.settleMs)}, ` +
+    `moved ${a.moved} (minimum ${a.minimumMoves}) vs ${b.moved} (minimum ${b.minimumMoves}), longest gap ${a.longestGapMs} vs ${b.longestGapMs} ms`;
+};
+console.log(sets
+  ? `a set of 12 Leases over replicas, ours vs client-go: ${(['start', 'join', 'leave', 'crash'] as const).map(setStep).join('; ')}; ` +
+    `requests/min for the whole set ${sets['nestjs-lease-election'].totalPerMinute} vs ${sets['client-go'].totalPerMinute}`
+  : 'election sets: not measured');
 console.log(`results: ${join(OUT, 'results.json')}, chart: ${join(OUT, 'results.svg')}`);

@@ -89,7 +89,7 @@ function build(dir: string, versions: ControlPlaneVersions, log: (line: string) 
  */
 export function ensureClientGoPeer(log: (line: string) => void = (line) => console.error(line)): string {
   const versions = controlPlaneVersions();
-  const sources = ['go.mod', 'go.sum', 'cmd/client-go-elector/main.go', 'cmd/client-go-elector/many.go'];
+  const sources = ['go.mod', 'go.sum', 'cmd/client-go-elector/main.go', 'cmd/client-go-elector/many.go', 'cmd/client-go-elector/shards.go'];
   const hash = createHash('sha256');
   for (const file of sources) hash.update(readFileSync(join(GO_MODULE_DIR, file)));
   const binary = join(cacheRoot(), `client-go-elector-${versions.kubernetes}-${hash.digest('hex').slice(0, 12)}`);

@@ -173,6 +173,8 @@ func main() {
 	var window float64
 	flag.IntVar(&leases, "leases", 0, "benchmark: hold this many Leases (<lease-name>-0 …) in this one process, print one JSON line and exit")
 	flag.Float64Var(&window, "window", 30, "benchmark: seconds of renewals to measure with --leases")
+	var shards int
+	flag.IntVar(&shards, "shards", 0, "campaign for every one of this many Leases, shards-0 …, in this one process (apps/example --shards)")
 	flag.Parse()
 	klog.SetOutput(os.Stderr)
 	klog.LogToStderr(true)
@@ -195,6 +197,10 @@ func main() {
 	config.Timeout = max(time.Second, seconds(renewDeadline)/2)
 	if leases > 0 {
 		runMany(config, id, namespace, leaseName, leases, seconds(window), seconds(leaseDuration), seconds(renewDeadline), seconds(retryPeriod))
+		return
+	}
+	if shards > 0 {
+		runShards(config, log, id, namespace, "shards", shards, seconds(leaseDuration), seconds(renewDeadline), seconds(retryPeriod))
 		return
 	}
 	client := kubernetes.NewForConfigOrDie(config)
