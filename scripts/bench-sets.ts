@@ -58,10 +58,15 @@ export async function measureSets(implementation: 'ours' | 'client-go', deps: Se
   const lastWork = new Map<string, number>();
   const gaps = new Map<string, number>();
   const replicas: Replica[] = [];
+  /** When the last started-leading line of any replica was read. */
+  let lastStarted = 0;
   const observe = (line: ObservedLine): void => {
     const election = (line.election as string | undefined)?.replace(/^shards\//, '');
     if (election === undefined) return;
-    if (line.event === 'started-leading') leaders.set(election, line.id);
+    if (line.event === 'started-leading') {
+      leaders.set(election, line.id);
+      lastStarted = line.at;
+    }
     if (line.event === 'stopped-leading' && leaders.get(election) === line.id) leaders.set(election, undefined);
     if (line.event === 'work') {
       const previous = lastWork.get(election);
@@ -87,11 +92,6 @@ export async function measureSets(implementation: 'ours' | 'client-go', deps: Se
     const before = new Map(leaders);
     gaps.clear();
     const since = performance.now();
-    let lastChange = since;
-    const changed = (line: ObservedLine): void => {
-      if (line.event === 'started-leading' && line.election !== undefined) lastChange = line.at;
-    };
-    for (const replica of replicas) replica.onLine(changed);
     await act();
     const limit = since + deps.stepLimitMs;
     let settled = false;
@@ -111,7 +111,7 @@ export async function measureSets(implementation: 'ours' | 'client-go', deps: Se
     for (const election of names) if (!members().some((replica) => replica.id === leaders.get(election))) gaps.set(election, now - (lastWork.get(election) ?? since));
     return {
       shares: shares(),
-      settleMs: settled ? Math.round(lastChange - since) : null,
+      settleMs: settled ? Math.round(Math.max(0, lastStarted - since)) : null,
       moved,
       minimumMoves: minimumMoves(new Map([...before].map(([election, leader]) => [election, ids.includes(leader ?? '') ? leader : undefined])), ids),
       longestGapMs: Math.round(Math.max(0, ...gaps.values())),
