@@ -3,6 +3,7 @@
 // every candidate and checks that nothing was left behind. Same seed, same run.
 import { CALM, describe, SimApiserver, type NetworkProfile } from './apiserver.ts';
 import { ClientGoCandidate, OurCandidate, type Candidate, type Settling, type Timings } from './candidates.ts';
+import { HANDOVER_ANNOTATION, type LeaseSnapshot } from 'nestjs-lease-election/core';
 import { Checker, type WorkStyle } from './checker.ts';
 import { SimWorld } from './world.ts';
 
@@ -56,6 +57,15 @@ function settling(world: SimWorld, settleTimeout: number): Settling {
   return { kind: 'never' };
 }
 
+/** Whether `after` is `before`'s holder handing its term over (its marker names that term), as the elector writes it. */
+function isHandover(after: LeaseSnapshot, before: LeaseSnapshot): boolean {
+  const marker = after.annotations[HANDOVER_ANNOTATION];
+  if (marker === undefined) return false;
+  const { from, term } = JSON.parse(marker) as { from?: string; term?: number };
+  return from === before.record.holderIdentity && term === before.record.leaseTransitions && after.record.leaseTransitions === term + 1 &&
+    after.record.holderIdentity !== from;
+}
+
 export async function simulate(seed: number): Promise<SimulationResult> {
   const world = new SimWorld(seed);
   const rng = world.rng;
@@ -76,7 +86,8 @@ export async function simulate(seed: number): Promise<SimulationResult> {
   server.onWrite = ({ by, before, after }) => {
     const duration = after?.record.leaseDurationSeconds;
     if (duration !== undefined && after?.record.holderIdentity) longestLease = Math.max(longestLease, duration * 1000);
-    if (by && before?.record.holderIdentity && after?.record.holderIdentity === '') checker.released(by, before);
+    // A release, or a handover (stepDown({ to })): either gives the term up, so only after its work settled.
+    if (by && before?.record.holderIdentity && (after?.record.holderIdentity === '' || (after && isHandover(after, before)))) checker.released(by, before);
     if (by && after?.record.holderIdentity && !(before && before.record.holderIdentity === after.record.holderIdentity &&
       before.record.leaseTransitions === after.record.leaseTransitions)) checker.termWritten(by, after.record);
     world.log(`apiserver: ${describe(before)} -> ${describe(after)}${by ? ` by ${by}` : ''}`);
@@ -183,6 +194,14 @@ export async function simulate(seed: number): Promise<SimulationResult> {
     [2, 'step-down', () => {
       const target = leader();
       if (target instanceof OurCandidate) void target.elector.stepDown();
+    }],
+    [2, 'handover', () => {
+      // To a live candidate, a dead or paused one, or one that never existed.
+      const target = leader();
+      if (!(target instanceof OurCandidate)) return;
+      const to = rng.chance(0.8) ? rng.pick(candidates.filter((candidate) => candidate.identity !== target.identity))?.identity ?? 'ghost' : 'ghost';
+      world.log(`${target.key} hands over to ${to}`);
+      target.elector.stepDown({ to }).catch((error: unknown) => world.log(`${target.key} handover refused: ${(error as Error).message}`));
     }],
     [1, 'stop-and-restart', () => {
       const target = rng.chance(0.7) ? leader() : rng.pick(alive());

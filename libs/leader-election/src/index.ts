@@ -3,7 +3,7 @@
 // tests without a cluster: /testing.
 export { OnLeader } from './decorators/on-leader.decorator.js';
 export type { ElectionHealth } from './core/election-health.js';
-export type { ElectionEvent, LeaderElector } from './core/leader-elector.js';
+export type { ElectionEvent, LeaderElector, StepDownOptions } from './core/leader-elector.js';
 export { LockError, type LockErrorKind } from './core/lease-lock.js';
 export { InvalidElectorOptionsError, type LossPolicy } from './core/options.js';
 export { sleep } from './core/sleep.js';

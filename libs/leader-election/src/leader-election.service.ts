@@ -2,7 +2,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { EmptyError, filter, firstValueFrom, map, type Observable } from 'rxjs';
 import type { ElectionSet } from './core/election-set.js';
-import type { ElectionEvent, LeaderElector } from './core/leader-elector.js';
+import type { ElectionEvent, LeaderElector, StepDownOptions } from './core/leader-elector.js';
 import type { Term } from './core/term.js';
 import { DEFAULT_ELECTION, LEADER_ELECTION_SETS, LEADER_ELECTORS } from './leader-election.constants.js';
 
@@ -110,8 +110,11 @@ export class LeaderElectionService {
     }
   }
 
-  /** Ends the term on purpose: aborts and awaits its work, releases the lease, and follows again. */
-  stepDown(name?: string): Promise<void> {
-    return this.election(name).stepDown();
+  /**
+   * Ends the term on purpose: aborts and awaits its work, releases the lease (or, with `{ to }`, hands
+   * it to that candidate in one write), and follows again.
+   */
+  stepDown(name?: string, options?: StepDownOptions): Promise<void> {
+    return this.election(name).stepDown(options);
   }
 }

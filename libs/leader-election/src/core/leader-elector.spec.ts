@@ -3,7 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FakeClock, settle } from '../testing/fake-clock.js';
 import { InMemoryLeaseLock, InMemoryLeaseStore } from '../testing/in-memory-lease-lock.js';
 import { LockError } from './lease-lock.js';
-import { LeaderElector, type ElectionEvent, type LeaderWork } from './leader-elector.js';
+import { HANDOVER_ANNOTATION, LeaderElector, type ElectionEvent, type LeaderWork } from './leader-elector.js';
+import { formatMicroTime } from './lease-record.js';
 import { LeadershipLostError, type Term } from './term.js';
 import type { LeaderElectorOptions } from './options.js';
 
@@ -436,6 +437,82 @@ describe('LeaderElector', () => {
     expect(b.elector.isLeader()).toBe(true);
     expect(a.elector.isLeader()).toBe(false);
     expect(a.events.filter((e) => e.type === 'acquired')).toHaveLength(1);
+  });
+
+  describe('stepDown({ to }): a handover to a chosen successor', () => {
+    it('hands over after the work settled: the successor leads at once, with a higher token, and no other follower races it', async () => {
+      setup();
+      let finish: (() => void) | undefined;
+      const a = start(candidate('a'), () => new Promise<void>((resolve) => { finish = resolve; }));
+      await clock.advance(0);
+      const b = start(candidate('b'));
+      const c = start(candidate('c'));
+      await clock.advance(1_000);
+      const token = a.elector.term!.fencingToken;
+      const handing = a.elector.stepDown({ to: 'b' });
+      await clock.advance(3_000);
+      expect(store.holder).toBe('a'); // kept while its work settles
+      expect(b.elector.isLeader()).toBe(false);
+      finish!();
+      await handing;
+      await clock.advance(20);
+      expect(b.elector.isLeader()).toBe(true);
+      expect(b.elector.term!.fencingToken).toBeGreaterThan(token);
+      expect(store.snapshot()!.annotations[HANDOVER_ANNOTATION]).toBeUndefined();
+      await clock.advance(60_000);
+      expect(b.elector.isLeader()).toBe(true);
+      expect(c.events.filter((e) => e.type === 'acquired')).toHaveLength(0);
+      expect(a.events.filter((e) => e.type === 'acquired')).toHaveLength(1);
+    });
+
+    it('to a candidate that takes no part: the others take the Lease once it expires, as after a crash', async () => {
+      setup();
+      const a = start(candidate('a'));
+      await clock.advance(0);
+      const c = start(candidate('c'));
+      await clock.advance(1_000);
+      await a.elector.stepDown({ to: 'ghost' });
+      const handedAt = clock.now();
+      expect(store.holder).toBe('ghost');
+      const took = await clock.runUntil(() => c.elector.isLeader(), 60_000);
+      expect(took).toBeGreaterThanOrEqual(TIMINGS.leaseDuration);
+      expect(clock.now() - handedAt).toBeLessThan(TIMINGS.leaseDuration + 3 * TIMINGS.retryPeriod);
+    });
+
+    it('refuses to hand over to itself, to no one, or while not leading, saying why', async () => {
+      setup();
+      const a = start(candidate('a'));
+      const b = start(candidate('b'));
+      await clock.advance(100);
+      await expect(a.elector.stepDown({ to: 'a' })).rejects.toThrow('a cannot hand lease default/lease over to itself');
+      await expect(a.elector.stepDown({ to: ' ' })).rejects.toThrow("stepDown({ to }) needs a candidate's identity");
+      await expect(b.elector.stepDown({ to: 'a' })).rejects.toThrow('b does not lead lease default/lease: there is nothing to hand over to a');
+      expect(a.elector.isLeader()).toBe(true);
+    });
+
+    it('of two processes with the successor\'s identity only one begins a term; a marker on a renewed record is no handover', async () => {
+      setup();
+      const a = start(candidate('a'));
+      await clock.advance(0);
+      const twins = [start(candidate('b')), start(candidate('b'))];
+      await clock.advance(1_000);
+      await a.elector.stepDown({ to: 'b' });
+      await clock.advance(20);
+      expect(twins.filter((twin) => twin.elector.isLeader())).toHaveLength(1);
+      await clock.advance(60_000);
+      expect(twins.flatMap((twin) => twin.events.filter((e) => e.type === 'acquired'))).toHaveLength(1);
+
+      // A record naming d, marked as handed over, but renewed since (a client-go successor renews it as its own): d waits it out.
+      setup();
+      const d = start(candidate('d'));
+      const now = clock.wallNow();
+      store.put({ holderIdentity: 'd', leaseDurationSeconds: 15, acquireTime: formatMicroTime(now),
+        renewTime: formatMicroTime(new Date(now.getTime() + 500)), leaseTransitions: 4 }, { [HANDOVER_ANNOTATION]: JSON.stringify({ from: 'x', term: 3 }) });
+      await clock.advance(10_000);
+      expect(d.elector.isLeader()).toBe(false);
+      await clock.advance(10_000);
+      expect(d.elector.isLeader()).toBe(true);
+    });
   });
 
   describe('standBy() and campaign()', () => {

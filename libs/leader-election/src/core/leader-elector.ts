@@ -127,6 +127,22 @@ const PHASE_SPREAD = 0.5;
 const LONG_LEASE_SECONDS = 3600;
 /** How many versions we remember having read or written, to recognise the watch echoing them. */
 const KNOWN_VERSIONS = 64;
+/**
+ * Marks a term written by its predecessor for a chosen successor (stepDown({ to })): JSON
+ * `{"from": identity, "term": fencing token}` of the term that handed over. Our successor takes such a
+ * record at once with a write of its own, as it would a released Lease; anyone else waits it out.
+ */
+export const HANDOVER_ANNOTATION = 'nestjs-lease-election/handover';
+
+export interface StepDownOptions {
+  /**
+   * Hand the lease to this candidate once the term's work has settled: one write names it holder
+   * with a new term, instead of a release that any follower may race for. A successor of ours takes
+   * it at once; a client-go one renews it as its own; if it takes no part, followers take the Lease
+   * once it expires, as after a crash.
+   */
+  to?: string;
+}
 
 export class LeaderElector {
   readonly options: ResolvedElectorOptions;
@@ -308,8 +324,14 @@ export class LeaderElector {
    * awaited, the lease released, and this instance sits out (until another leader appears, or
    * stepDownSitOut()) so a peer takes over.
    */
-  async stepDown(): Promise<void> {
-    return this.giveUp(true);
+  async stepDown(options: StepDownOptions = {}): Promise<void> {
+    const to = options.to;
+    if (to !== undefined) {
+      if (typeof to !== 'string' || to.trim() === '') throw new Error(`stepDown({ to }) needs a candidate's identity, got ${JSON.stringify(to)}`);
+      if (to === this.identity) throw new Error(`${this.identity} cannot hand ${this.lock.description} over to itself`);
+      if (!this.current) throw new Error(`${this.identity} does not lead ${this.lock.description}: there is nothing to hand over to ${to}`);
+    }
+    return this.giveUp(true, to);
   }
 
   /**
@@ -336,7 +358,7 @@ export class LeaderElector {
     return this.standby;
   }
 
-  private async giveUp(sitOut: boolean): Promise<void> {
+  private async giveUp(sitOut: boolean, to?: string): Promise<void> {
     const state = this.current;
     if (!state) {
       if (!this.acquiring) return this.settling;
@@ -349,7 +371,7 @@ export class LeaderElector {
     return this.settle(state, 'stepped-down', async (settled) => {
       // Counted from the end of the settling (no attempt is made before it): the lease was kept, and renewed, until then.
       if (sitOut) this.holdOffUntil = Math.max(this.holdOffUntil, this.clock.now() + this.stepDownSitOut());
-      if (settled) await this.release(state.record);
+      if (settled) await this.release(state.record, to);
     });
   }
 
@@ -408,13 +430,15 @@ export class LeaderElector {
    * large, an invalid key), writes it without them and rejects their waiters: an annotation never
    * costs the lease.
    */
-  private async writeCarrying(record: LeaseRecord, basedOn: LeaseSnapshot, signal: AbortSignal, carried: Carried | undefined): Promise<LeaseSnapshot> {
+  /** `extra`: annotation changes of the write itself (a handover's marker), sent with what the term staged. */
+  private async writeCarrying(record: LeaseRecord, basedOn: LeaseSnapshot, signal: AbortSignal, carried: Carried | undefined,
+    extra?: AnnotationChanges): Promise<LeaseSnapshot> {
     try {
-      return await this.lock.update(record, basedOn, signal, carried?.changes);
+      return await this.lock.update(record, basedOn, signal, carried || extra ? { ...carried?.changes, ...extra } : undefined);
     } catch (error) {
       if (!carried || !(error instanceof LockError && error.kind === 'invalid')) throw error;
       this.refused(carried, error);
-      return this.lock.update(record, basedOn, signal);
+      return this.lock.update(record, basedOn, signal, extra);
     }
   }
 
@@ -566,7 +590,15 @@ export class LeaderElector {
 
   /** Someone else's: held by another identity, by an unreadable holder, or by our name in a term we did not write. */
   private heldByOther(snapshot: LeaseSnapshot): boolean {
-    return !snapshot.free && !(this.lastTerm !== undefined && sameTerm(snapshot.record, this.lastTerm));
+    return !snapshot.free && !(this.lastTerm !== undefined && sameTerm(snapshot.record, this.lastTerm)) && !this.handedToUs(snapshot);
+  }
+
+  /**
+   * A term its predecessor wrote for us (stepDown({ to })) and nobody has renewed since: ours to take
+   * at once, with a write of our own (of two processes with our identity, one wins that write).
+   */
+  private handedToUs(snapshot: LeaseSnapshot): boolean {
+    return snapshot.record.holderIdentity === this.identity && handover(snapshot) !== undefined;
   }
 
   private async renew(): Promise<void> {
@@ -681,7 +713,10 @@ export class LeaderElector {
       // any other is someone else's (a process sharing our identity) and must expire first.
       if (this.clock.now() < this.takeoverAt()) return { kind: 'held', holder };
       const sentAt = this.clock.now();
-      const { result: written, waitUntil } = await this.takeoverWrite(this.newTermRecord(record, wallNow), (next) => this.lock.update(next, snapshot, signal));
+      // A handover's marker goes with the term it handed over.
+      const unmark = snapshot.annotations[HANDOVER_ANNOTATION] === undefined ? undefined : { [HANDOVER_ANNOTATION]: null };
+      const { result: written, waitUntil } = await this.takeoverWrite(this.newTermRecord(record, wallNow),
+        (next) => this.lock.update(next, snapshot, signal, unmark));
       this.remember(written);
       return { kind: 'ours', snapshot: written, newTerm: true, sentAt, waitUntil };
     } catch (error) {
@@ -756,7 +791,8 @@ export class LeaderElector {
     const previous = this.observed;
     if (snapshot && key === previous?.key) return;
     const before = previous?.snapshot;
-    if (before && this.heldByOther(before) && !(snapshot && (isReleaseOf(snapshot, before) || sameTerm(snapshot.record, before.record)))) {
+    if (before && this.heldByOther(before) && !(snapshot && (isReleaseOf(snapshot, before) || isHandoverOf(snapshot, before) ||
+      sameTerm(snapshot.record, before.record)))) {
       // Counted from now, not from when we saw it: it may have renewed since, and what replaced it erased the trace.
       const expiry = this.clock.now() + this.leaseDurationMs(before.record);
       this.carriedExpiry = Math.max(this.carriedExpiry, expiry);
@@ -1004,18 +1040,19 @@ export class LeaderElector {
    * Under releaseOnStop false the lease is kept as it is and only annotations still unwritten are
    * written. Retries on conflict.
    */
-  private async release(term: LeaseRecord): Promise<void> {
+  private async release(term: LeaseRecord, to?: string): Promise<void> {
     try {
-      await this.releaseOnce(term);
+      await this.releaseOnce(term, to);
     } finally {
       this.dropStaged(term);
     }
   }
 
-  private async releaseOnce(term: LeaseRecord): Promise<void> {
+  /** With `to`: hands the lease over to that candidate instead, in a new term written for it. */
+  private async releaseOnce(term: LeaseRecord, to?: string): Promise<void> {
     const carried = this.carried(term);
     const unwritten = carried !== undefined && carried.seq > carried.staged.written;
-    if (this.unsettledWork || !(this.options.releaseOnStop || unwritten)) return;
+    if (this.unsettledWork || !(this.options.releaseOnStop || unwritten || to !== undefined)) return;
     const deadline = this.clock.now() + this.options.renewDeadline;
     // Always a fresh read, never the cached version: after a pause, or an etcd restore that reused
     // resourceVersions, the version we last wrote may now name someone else's term.
@@ -1026,6 +1063,12 @@ export class LeaderElector {
           basedOn ??= await this.lock.get(signal);
           if (!basedOn || !sameTerm(basedOn.record, term)) return undefined;
           const now = this.clock.wallNow();
+          if (to !== undefined) {
+            const handover = { ...basedOn.record, holderIdentity: to, leaseDurationSeconds: this.leaseSeconds, acquireTime: now, renewTime: now,
+              leaseTransitions: basedOn.record.leaseTransitions + 1 };
+            const marker = JSON.stringify({ from: this.identity, term: basedOn.record.leaseTransitions });
+            return this.writeCarrying(handover, basedOn, signal, carried, { [HANDOVER_ANNOTATION]: marker });
+          }
           const record = this.options.releaseOnStop
             ? { ...basedOn.record, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now }
             : basedOn.record;
@@ -1034,8 +1077,9 @@ export class LeaderElector {
         if (!released) return;
         this.remember(released);
         this.wrote(carried);
-        this.logger.log(this.options.releaseOnStop ? `${this.identity} released ${this.lock.description}`
-          : `${this.identity} wrote its term's last annotations to ${this.lock.description}, which it keeps until it expires`);
+        this.logger.log(to !== undefined ? `${this.identity} handed ${this.lock.description} over to ${to} (fencing token ${released.record.leaseTransitions})`
+          : this.options.releaseOnStop ? `${this.identity} released ${this.lock.description}`
+            : `${this.identity} wrote its term's last annotations to ${this.lock.description}, which it keeps until it expires`);
         return;
       } catch (error) {
         basedOn = undefined;
@@ -1098,7 +1142,7 @@ export class LeaderElector {
     }
     this.remember(snapshot);
     // Released: race for it now (or once the holders it replaced had their lease). Renewed by someone: sleep until the new expiry.
-    this.nextAttemptAt = snapshot.free
+    this.nextAttemptAt = snapshot.free || this.handedToUs(snapshot)
       ? Math.max(this.clock.now(), this.takeoverAt()) + this.random() * EXPIRY_SPREAD_MS
       : this.nextFollowerAttempt();
     this.wake?.();
@@ -1120,6 +1164,29 @@ export class LeaderElector {
  * Whether `after` is the release of `before`'s term, as client-go and this library write one: free,
  * a 1 s lease, the same fencing token. A record edited to look free is not: its holder may still work.
  */
+/**
+ * The handover a record carries: written by its predecessor for its holder (a new term, one token up)
+ * and not renewed since. undefined for any other record, a stale marker included.
+ */
+function handover(snapshot: LeaseSnapshot): { from: string; term: number } | undefined {
+  const marker = snapshot.annotations[HANDOVER_ANNOTATION];
+  const { holderIdentity, acquireTime, renewTime, leaseTransitions } = snapshot.record;
+  if (marker === undefined || !holderIdentity || !acquireTime || renewTime?.getTime() !== acquireTime.getTime()) return undefined;
+  try {
+    const parsed = JSON.parse(marker) as { from?: unknown; term?: unknown };
+    if (typeof parsed.from !== 'string' || typeof parsed.term !== 'number' || leaseTransitions !== parsed.term + 1) return undefined;
+    return { from: parsed.from, term: parsed.term };
+  } catch {
+    return undefined;
+  }
+}
+
+/** `after` is `before`'s holder handing its term over (its own write, after its work settled): as good as its release. */
+function isHandoverOf(after: LeaseSnapshot, before: LeaseSnapshot): boolean {
+  const from = handover(after);
+  return from !== undefined && from.from === before.record.holderIdentity && from.term === before.record.leaseTransitions;
+}
+
 function isReleaseOf(after: LeaseSnapshot, before: LeaseSnapshot): boolean {
   return after.free && after.record.leaseDurationSeconds === 1 && after.record.leaseTransitions === before.record.leaseTransitions;
 }
