@@ -82,6 +82,8 @@ export async function simulate(seed: number): Promise<SimulationResult> {
   let longestLease = 0;
   let longestSettle = 0;
   let longestRetry = 0;
+  /** spec.preferredHolder was set: a leader may hand over after healing, which costs a settling and, to a candidate that never takes it, a lease. */
+  let preferenceSet = false;
 
   server.onWrite = ({ by, before, after }) => {
     const duration = after?.record.leaseDurationSeconds;
@@ -194,6 +196,15 @@ export async function simulate(seed: number): Promise<SimulationResult> {
     [2, 'step-down', () => {
       const target = leader();
       if (target instanceof OurCandidate) void target.elector.stepDown();
+    }],
+    [1, 'prefer', () => {
+      // An operator (or the coordinated-leader-election controller) sets spec.preferredHolder.
+      const current = server.snapshot();
+      if (!current?.object.spec) return;
+      const to = rng.chance(0.8) ? rng.pick(candidates)?.identity ?? 'ghost' : 'ghost';
+      world.log(`operator: spec.preferredHolder = ${to}`);
+      preferenceSet = true;
+      server.store({ ...current.object.spec, preferredHolder: to }, { ...current.annotations }, undefined);
     }],
     [2, 'handover', () => {
       // To a live candidate, a dead or paused one, or one that never existed.
@@ -323,7 +334,8 @@ export async function simulate(seed: number): Promise<SimulationResult> {
     // longest settleTimeout a loser may wait for its work, plus a jittered retry and a hung request
     // on each side, plus a restart after an exit.
     const settleNeeded = aliveOurs().some((candidate) => candidate.terms.some((term) => !term.settled)) ? longestSettle : 0;
-    progressBound = Math.max(longestLease, baseLease) + settleNeeded + 2 * longestRetry + 2 * requestTimeout + 1000 + 100;
+    progressBound = Math.max(longestLease, baseLease) + settleNeeded + 2 * longestRetry + 2 * requestTimeout + 1000 + 100 +
+      (preferenceSet ? longestSettle + Math.max(longestLease, baseLease) + 2 * longestRetry + requestTimeout : 0);
     const healedAt = world.now;
     ok = await world.runUntil(healedAt + progressBound, check);
     if (ok && !alive().some((candidate) => candidate.leads())) {

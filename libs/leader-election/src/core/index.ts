@@ -4,7 +4,7 @@ export { systemClock, type Clock } from './clock.js';
 export { assignElections } from './assignment.js';
 export { DEFAULT_HEALTH_TOLERANCE_MS, electionHealth, type ElectionHealth } from './election-health.js';
 export { ElectionSet, memberLeaseName, SET_LABEL, type ElectionSetDependencies, type ElectionSetOptions, type SetWork } from './election-set.js';
-export { HANDOVER_ANNOTATION, LeaderElector, type ElectionEvent, type LeaderElectorDependencies, type LeaderWork, type StepDownOptions } from './leader-elector.js';
+export { HANDOVER_ANNOTATION, HANDOVER_INTENT_ANNOTATION, LeaderElector, type ElectionEvent, type LeaderElectorDependencies, type LeaderWork, type StepDownOptions } from './leader-elector.js';
 export {
   LockError, type LeaseDirectory, type LeaseDirectoryWatchHandlers, type LeaseLock, type LeaseVerb, type LeaseWatchHandlers, type LockErrorKind,
 } from './lease-lock.js';

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FakeClock, settle } from '../testing/fake-clock.js';
 import { InMemoryLeaseLock, InMemoryLeaseStore } from '../testing/in-memory-lease-lock.js';
 import { LockError } from './lease-lock.js';
-import { HANDOVER_ANNOTATION, LeaderElector, type ElectionEvent, type LeaderWork } from './leader-elector.js';
+import { HANDOVER_ANNOTATION, HANDOVER_INTENT_ANNOTATION, LeaderElector, type ElectionEvent, type LeaderWork } from './leader-elector.js';
 import { formatMicroTime } from './lease-record.js';
 import { LeadershipLostError, type Term } from './term.js';
 import type { LeaderElectorOptions } from './options.js';
@@ -512,6 +512,73 @@ describe('LeaderElector', () => {
       expect(d.elector.isLeader()).toBe(false);
       await clock.advance(10_000);
       expect(d.elector.isLeader()).toBe(true);
+    });
+  });
+
+  describe("spec.preferredHolder", () => {
+    it('naming another candidate, the leader hands over to it once its work settled; renewals keep the field', async () => {
+      setup();
+      const a = start(candidate('a'));
+      await clock.advance(0);
+      const b = start(candidate('b'));
+      const c = start(candidate('c'));
+      await clock.advance(1_000);
+      const current = store.snapshot()!;
+      store.put({ ...current.object.spec, preferredHolder: 'c', strategy: 'OldestEmulationVersion' });
+      await clock.advance(50);
+      expect(c.elector.isLeader()).toBe(true);
+      expect(a.elector.isLeader()).toBe(false);
+      await clock.advance(10_000);
+      expect(c.elector.isLeader()).toBe(true);
+      expect(b.events.filter((e) => e.type === 'acquired')).toHaveLength(0);
+      expect(store.snapshot()!.object.spec).toMatchObject({ preferredHolder: 'c', strategy: 'OldestEmulationVersion' });
+    });
+
+    it('naming a candidate that never takes the handover: whoever takes the Lease after it expired keeps it', async () => {
+      setup();
+      const a = start(candidate('a'));
+      await clock.advance(0);
+      const b = start(candidate('b'));
+      await clock.advance(1_000);
+      store.put({ ...store.snapshot()!.object.spec, preferredHolder: 'ghost' });
+      await clock.advance(50);
+      expect(store.holder).toBe('ghost');
+      await clock.runUntil(() => a.elector.isLeader() || b.elector.isLeader(), 60_000);
+      const leader = a.elector.isLeader() ? a : b;
+      await clock.advance(60_000);
+      expect(leader.elector.isLeader()).toBe(true);
+      expect(store.holder).toBe(leader.elector.identity);
+    });
+
+    it('a leader whose work never settles exits without handing over; the next leader does not follow that preference again', async () => {
+      setup();
+      const a = start(candidate('a', { settleTimeout: 5_000 }), () => new Promise<void>(() => {}));
+      await clock.advance(0);
+      const b = start(candidate('b'));
+      await clock.advance(1_000);
+      store.put({ ...store.snapshot()!.object.spec, preferredHolder: 'ghost' });
+      await clock.advance(10_000);
+      expect(a.exits).toEqual([1]);
+      expect(store.snapshot()!.annotations[HANDOVER_INTENT_ANNOTATION]).toBe(JSON.stringify({ to: 'ghost', term: 0 }));
+      await clock.runUntil(() => b.elector.isLeader(), 60_000);
+      await clock.advance(60_000);
+      expect(b.elector.isLeader()).toBe(true);
+      expect(store.holder).toBe('b');
+      expect(store.snapshot()!.annotations[HANDOVER_INTENT_ANNOTATION]).toBeUndefined();
+    });
+
+    it('stop({ to }) hands over instead of releasing', async () => {
+      setup();
+      const a = start(candidate('a'));
+      await clock.advance(0);
+      const b = start(candidate('b'));
+      const c = start(candidate('c'));
+      await clock.advance(1_000);
+      await expect(a.elector.stop({ to: 'a' })).rejects.toThrow('stop({ to }) needs another candidate');
+      await a.elector.stop({ to: 'c' });
+      await clock.advance(50);
+      expect(c.elector.isLeader()).toBe(true);
+      expect(b.events.filter((e) => e.type === 'acquired')).toHaveLength(0);
     });
   });
 

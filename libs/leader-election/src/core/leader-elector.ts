@@ -59,6 +59,10 @@ export interface LeaderElectorDependencies {
 
 interface TermState {
   term: Term;
+  /** A candidate that left a handover to it untaken, which this term's takeover replaced: its spec.preferredHolder is not followed. */
+  declinedPreference?: string;
+  /** The candidate this term is being handed to, for spec.preferredHolder. */
+  handingTo?: string;
   /** The record this term wrote when it began: a release gives up exactly this term, never a later one. */
   record: LeaseRecord;
   controller: AbortController;
@@ -107,7 +111,7 @@ interface Carried {
 
 type AttemptOutcome =
   /** sentAt: monotonic time the winning write was sent, where the term's (or renewal's) time counts from. */
-  | { kind: 'ours'; snapshot: LeaseSnapshot; newTerm: boolean; sentAt: number; waitUntil?: number }
+  | { kind: 'ours'; snapshot: LeaseSnapshot; newTerm: boolean; sentAt: number; waitUntil?: number; declined?: string }
   /** Someone else's term (undefined: the Lease is gone). */
   | { kind: 'held'; holder: string | undefined }
   | { kind: 'conflict' }
@@ -133,6 +137,14 @@ const KNOWN_VERSIONS = 64;
  * record at once with a write of its own, as it would a released Lease; anyone else waits it out.
  */
 export const HANDOVER_ANNOTATION = 'nestjs-lease-election/handover';
+
+/**
+ * On a term that is being handed over (JSON `{"to": identity, "term": fencing token}`), carried by the
+ * writes that keep the lease while the work settles. Whoever takes the Lease over after it expired
+ * with this on it knows that candidate did not get it, and does not follow a spec.preferredHolder
+ * naming it.
+ */
+export const HANDOVER_INTENT_ANNOTATION = 'nestjs-lease-election/handing-over';
 
 export interface StepDownOptions {
   /**
@@ -309,13 +321,17 @@ export class LeaderElector {
 
   /**
    * Leaves the election: ends the term (aborting its work and waiting for it to settle), then
-   * releases the lease if it is still ours and releaseOnStop is set.
+   * releases the lease if it is still ours and releaseOnStop is set; with `{ to }`, hands it to that
+   * candidate instead (see stepDown()).
    */
-  async stop(): Promise<void> {
+  async stop(options: StepDownOptions = {}): Promise<void> {
     if (this.stopping) return this.loop;
+    if (options.to !== undefined && (typeof options.to !== 'string' || options.to.trim() === '' || options.to === this.identity)) {
+      throw new Error(`stop({ to }) needs another candidate's identity, got ${JSON.stringify(options.to)}`);
+    }
     this.stopping = true;
     if (!this.running) return;
-    this.loop = this.shutdown(this.loop);
+    this.loop = this.shutdown(this.loop, options.to);
     return this.loop;
   }
 
@@ -368,6 +384,10 @@ export class LeaderElector {
       await this.acquiring;
       return this.settling;
     }
+    if (to !== undefined && this.staged?.term === state.term) {
+      // Said on the Lease while the work settles, for whoever takes it should this handover never land.
+      this.annotate(state.term, { [HANDOVER_INTENT_ANNOTATION]: JSON.stringify({ to, term: state.term.fencingToken }) }).catch(() => {});
+    }
     return this.settle(state, 'stepped-down', async (settled) => {
       // Counted from the end of the settling (no attempt is made before it): the lease was kept, and renewed, until then.
       if (sitOut) this.holdOffUntil = Math.max(this.holdOffUntil, this.clock.now() + this.stepDownSitOut());
@@ -383,6 +403,21 @@ export class LeaderElector {
    */
   private stepDownSitOut(): number {
     return this.options.leaseDuration + (1 + JITTER_FACTOR) * this.options.retryPeriod + this.requestTimeout;
+  }
+
+  /**
+   * spec.preferredHolder naming another candidate (set by an operator, or by Kubernetes' coordinated
+   * leader election): hand the term over to it once the work settled. Not to one that left a handover
+   * untaken before this term (it would come straight back after each expiry). Whether it began one.
+   */
+  private followPreference(state: TermState, snapshot: LeaseSnapshot): boolean {
+    const preferred = (snapshot.object.spec as { preferredHolder?: unknown } | undefined)?.preferredHolder;
+    if (typeof preferred !== 'string' || preferred === '' || preferred === this.identity || state.handingTo !== undefined) return false;
+    if (preferred === state.declinedPreference) return false;
+    state.handingTo = preferred;
+    this.logger.log(`${this.lock.description} prefers ${preferred} (spec.preferredHolder): ${this.identity} hands it over once its work settled`);
+    void this.giveUp(true, preferred);
+    return true;
   }
 
   // ---- annotations ----
@@ -426,11 +461,10 @@ export class LeaderElector {
   }
 
   /**
-   * Writes `record` with the term's staged annotations. If the apiserver refuses them (422: too
-   * large, an invalid key), writes it without them and rejects their waiters: an annotation never
-   * costs the lease.
+   * Writes `record` with the term's staged annotations and `extra` (a handover's own marker). If the
+   * apiserver refuses the staged ones (422: too large, an invalid key), writes it without them and
+   * rejects their waiters: an annotation never costs the lease.
    */
-  /** `extra`: annotation changes of the write itself (a handover's marker), sent with what the term staged. */
   private async writeCarrying(record: LeaseRecord, basedOn: LeaseSnapshot, signal: AbortSignal, carried: Carried | undefined,
     extra?: AnnotationChanges): Promise<LeaseSnapshot> {
     try {
@@ -550,7 +584,7 @@ export class LeaderElector {
         this.nextAttemptAt = this.clock.now();
         return;
       }
-      this.beginTerm(outcome.snapshot, sentAt);
+      this.beginTerm(outcome.snapshot, sentAt, outcome.declined);
       // The first renewal comes a random part of retryPeriod early (always safe: the term counts from
       // the last write), and every later one retryPeriod after it: elections won together, as many in
       // one process are, renew spread over the period instead of in one burst.
@@ -618,6 +652,7 @@ export class LeaderElector {
         this.lastRenewalSentAt = outcome.sentAt;
         this.armDeadline(state);
         this.emit({ type: 'renewed', identity: this.identity, latencyMs: this.clock.now() - startedAt });
+        if (this.followPreference(state, outcome.snapshot)) return;
         // Annotations flushed while this write was in flight go out now, not a retryPeriod later.
         if (this.staged?.term === state.term && this.staged.flush) {
           this.nextAttemptAt = this.clock.now();
@@ -713,12 +748,15 @@ export class LeaderElector {
       // any other is someone else's (a process sharing our identity) and must expire first.
       if (this.clock.now() < this.takeoverAt()) return { kind: 'held', holder };
       const sentAt = this.clock.now();
-      // A handover's marker goes with the term it handed over.
-      const unmark = snapshot.annotations[HANDOVER_ANNOTATION] === undefined ? undefined : { [HANDOVER_ANNOTATION]: null };
+      // A handover to someone else that we waited out, or one its writer never landed: that candidate did not get it.
+      const declined = handover(snapshot) && holder !== this.identity ? holder : handoverIntent(snapshot);
+      // A handover's marks go with the term they were about.
+      const marked = snapshot.annotations[HANDOVER_ANNOTATION] !== undefined || snapshot.annotations[HANDOVER_INTENT_ANNOTATION] !== undefined;
+      const unmark = marked ? { [HANDOVER_ANNOTATION]: null, [HANDOVER_INTENT_ANNOTATION]: null } : undefined;
       const { result: written, waitUntil } = await this.takeoverWrite(this.newTermRecord(record, wallNow),
         (next) => this.lock.update(next, snapshot, signal, unmark));
       this.remember(written);
-      return { kind: 'ours', snapshot: written, newTerm: true, sentAt, waitUntil };
+      return { kind: 'ours', snapshot: written, newTerm: true, sentAt, waitUntil, declined };
     } catch (error) {
       if (error instanceof LockError && error.kind === 'conflict') return { kind: 'conflict' };
       return { kind: 'failed', error: asError(error) };
@@ -823,7 +861,8 @@ export class LeaderElector {
 
   // ---- terms ----
 
-  private beginTerm(snapshot: LeaseSnapshot, sentAt: number): void {
+  /** `declinedPreference`: see TermState. */
+  private beginTerm(snapshot: LeaseSnapshot, sentAt: number, declinedPreference?: string): void {
     const controller = new AbortController();
     const identity = this.identity;
     const renewDeadline = this.options.renewDeadline;
@@ -840,6 +879,7 @@ export class LeaderElector {
       return false;
     };
     const state: TermState = {
+      declinedPreference,
       record: snapshot.record,
       controller,
       renewedAt: sentAt,
@@ -1067,7 +1107,7 @@ export class LeaderElector {
             const handover = { ...basedOn.record, holderIdentity: to, leaseDurationSeconds: this.leaseSeconds, acquireTime: now, renewTime: now,
               leaseTransitions: basedOn.record.leaseTransitions + 1 };
             const marker = JSON.stringify({ from: this.identity, term: basedOn.record.leaseTransitions });
-            return this.writeCarrying(handover, basedOn, signal, carried, { [HANDOVER_ANNOTATION]: marker });
+            return this.writeCarrying(handover, basedOn, signal, carried, { [HANDOVER_ANNOTATION]: marker, [HANDOVER_INTENT_ANNOTATION]: null });
           }
           const record = this.options.releaseOnStop
             ? { ...basedOn.record, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now }
@@ -1090,7 +1130,7 @@ export class LeaderElector {
     }
   }
 
-  private async shutdown(loop: Promise<void> | undefined): Promise<void> {
+  private async shutdown(loop: Promise<void> | undefined, to: string | undefined): Promise<void> {
     this.stopController.abort();
     this.wake?.();
     this.watcher.close();
@@ -1103,7 +1143,7 @@ export class LeaderElector {
       else settled = await this.endTerm(this.current!, 'stopped');
     }
     // Also covers a term that ended earlier without its release, and one won as stop() was called.
-    if (settled && this.lastTerm) await this.release(this.lastTerm);
+    if (settled && this.lastTerm) await this.release(this.lastTerm, to);
     this.dropStaged();
     this.running = false;
     this.lock.close?.();
@@ -1136,8 +1176,12 @@ export class LeaderElector {
       // Our term, touched by someone (an annotation): renew over it. Anything else, a takeover or a
       // late event from before our term, is checked by renewing at once, since a leader trusts only
       // its own reads and writes.
-      if (sameTerm(snapshot.record, state.record)) this.remember(snapshot);
-      else this.poke();
+      if (sameTerm(snapshot.record, state.record)) {
+        this.remember(snapshot);
+        this.followPreference(state, snapshot);
+      } else {
+        this.poke();
+      }
       return;
     }
     this.remember(snapshot);
@@ -1176,6 +1220,18 @@ function handover(snapshot: LeaseSnapshot): { from: string; term: number } | und
     const parsed = JSON.parse(marker) as { from?: unknown; term?: unknown };
     if (typeof parsed.from !== 'string' || typeof parsed.term !== 'number' || leaseTransitions !== parsed.term + 1) return undefined;
     return { from: parsed.from, term: parsed.term };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The candidate a record's term was being handed to (HANDOVER_INTENT_ANNOTATION), if that term is the record's. */
+function handoverIntent(snapshot: LeaseSnapshot): string | undefined {
+  const intent = snapshot.annotations[HANDOVER_INTENT_ANNOTATION];
+  if (intent === undefined) return undefined;
+  try {
+    const parsed = JSON.parse(intent) as { to?: unknown; term?: unknown };
+    return typeof parsed.to === 'string' && parsed.term === snapshot.record.leaseTransitions ? parsed.to : undefined;
   } catch {
     return undefined;
   }
