@@ -526,8 +526,7 @@ console.log(ours && theirs
 const sets = results.electionSets as Record<Name, SetResult> | undefined;
 const setStep = (step: keyof Pick<SetResult, 'start' | 'join' | 'leave' | 'crash'>): string => {
   const [a, b] = [sets!['nestjs-lease-election'][step], sets!['client-go'][step]];
-  const settle = (value: number | null): string => (value === null ? 'never' : `${value} ms`);
-  return `${step}: shares ${a.shares.join('/')} vs ${b.shares.join('/')}, settled in ${settle(a.settleMs)} vs ${settle(b.settleMs)}, ` +
+  return `${step}: shares ${a.shares.join('/')} vs ${b.shares.join('/')}, settled in ${ms(a.settleMs)} vs ${ms(b.settleMs)}, ` +
     `moved ${a.moved} (minimum ${a.minimumMoves}) vs ${b.moved} (minimum ${b.minimumMoves}), longest gap ${a.longestGapMs} vs ${b.longestGapMs} ms`;
 };
 console.log(sets

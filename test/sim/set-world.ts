@@ -89,6 +89,24 @@ class SimDirectory implements LeaseDirectory {
 
   constructor(private readonly world: SimWorld, private readonly cluster: Cluster, private readonly owner: Owner) {}
 
+  delete(name: string, resourceVersion: string, signal: AbortSignal): Promise<void> {
+    const { world, cluster } = this;
+    const network = cluster.network;
+    return clientRequest(this, signal, (finish, resolve, reject) => {
+      world.after(world.rng.between(network.minLatency, network.maxLatency), () => {
+        let answer: () => void;
+        const server = cluster.servers.get(name);
+        if (!cluster.up) {
+          answer = () => reject(new Error('delete failed: 503'));
+        } else {
+          if (server?.snapshot()?.resourceVersion === resourceVersion) server.store(undefined, undefined, undefined, true);
+          answer = () => resolve();
+        }
+        world.after(world.rng.between(network.minLatency, network.maxLatency), () => finish(answer), this.owner);
+      });
+    });
+  }
+
   list(signal: AbortSignal): Promise<Map<string, LeaseSnapshot>> {
     const { world, cluster } = this;
     const network = cluster.network;

@@ -94,6 +94,13 @@ export function resolveModuleOptions(options: LeaderElectionModuleOptions, backe
       problems.push(...error.problems.map((problem) => `${prefix}${problem}`));
     }
   }
+  // A set's member Leases are `<set>-member-<identity>`: no other Lease of the namespace may be named so.
+  for (const [name, { set }] of sets) {
+    const prefix = `${set.namespace}/${name}-member-`;
+    for (const [lease, owner] of leases) {
+      if (lease.startsWith(prefix)) problems.push(`sets.${name}: lease ${lease} of ${owner} could be taken for a member Lease of set "${name}" (named ${name}-member-<identity>)`);
+    }
+  }
   const tolerance = healthTolerance ?? DEFAULT_HEALTH_TOLERANCE_MS;
   if (typeof tolerance !== 'number' || !(tolerance >= 0)) {
     problems.push(`healthTolerance must be a number of milliseconds from 0 up, got ${JSON.stringify(tolerance)}`);

@@ -4,6 +4,7 @@ import { InMemoryLeaseNamespace, type InMemoryLeaseLock } from '../testing/in-me
 import { assignElections } from './assignment.js';
 import { ElectionSet, memberLeaseName, SET_LABEL } from './election-set.js';
 import { InvalidElectorOptionsError } from './options.js';
+import type { LeaseSnapshot } from './lease-record.js';
 import type { Term } from './term.js';
 
 const silent = { log: () => {}, warn: () => {}, error: () => {} };
@@ -184,9 +185,82 @@ describe('ElectionSet', () => {
     expect(a.members).toEqual(['pod-a']);
   });
 
+  it('members running different lists of elections (a rollout that changes the list) plan apart: every election of either list has a leader', async () => {
+    setup();
+    const wide = Array.from({ length: 16 }, (_, i) => String(i));
+    const sets = [replica('pod-a'), replica('pod-b'), replica('pod-c', wide), replica('pod-d', wide)];
+    await clock.advanceUntil(() => wide.every((election) => leaders(sets).has(election)), 30_000);
+    for (const [, holders] of leaders(sets)) expect(holders).toHaveLength(1);
+    expect(sets[0]!.members).toEqual(['pod-a', 'pod-b']);
+    expect(sets[2]!.members).toEqual(['pod-c', 'pod-d']);
+  });
+
+  it('a list answered after the watch came back is dropped: a member that left is not counted again', async () => {
+    setup();
+    let answer: (() => void) | undefined;
+    const gated = leases.directory(SET_LABEL, 'shards');
+    const slowList = { ...gated, list: (signal: AbortSignal) => {
+      const listed = gated.list(signal);
+      return answer ? listed : new Promise<Map<string, LeaseSnapshot>>((resolve) => { answer = () => void listed.then(resolve); });
+    } };
+    const a = new ElectionSet({ name: 'shards', elections: 12, namespace: 'default', identity: 'pod-a', lossPolicy: 'rejoin', ...TIMINGS },
+      { lockFor: (name, labels) => leases.lockFor(name, labels), directory: slowList, clock, logger: silent, random: () => 0.5 });
+    answer = () => {};
+    a.start();
+    started.push(a);
+    const c = replica('pod-c');
+    await clock.advanceUntil(() => a.members.length === 2, 20_000);
+    answer = undefined;
+    leases.breakDirectoryWatches();
+    await clock.advance(3_000); // a lists (held back) and its watch opens again
+    expect(answer).toBeDefined();
+    await c.stop();
+    await clock.advance(10);
+    expect(a.members).toEqual(['pod-a']);
+    answer!();
+    await clock.advance(10);
+    expect(a.members).toEqual(['pod-a']);
+    expect(a.leading()).toHaveLength(12);
+  });
+
+  it('deletes its member Lease when it leaves, and member Leases stale for ten minutes; readiness waits for the directory', async () => {
+    setup();
+    const a = replica('pod-a');
+    expect(a.synced).toBe(false);
+    const b = replica('pod-b');
+    await clock.advanceUntil(() => a.members.length === 2, 20_000);
+    expect(a.synced).toBe(true);
+    await b.stop();
+    expect(leases.store('shards-member-pod-b').object).toBeUndefined();
+    // A member that crashed: its Lease expires, and is deleted once stale.
+    const c = replica('pod-c');
+    await clock.advanceUntil(() => a.members.length === 2, 20_000);
+    for (const lock of locks.get('pod-c')!) lock.hang = true;
+    await clock.advance(5 * 60_000);
+    expect(leases.store('shards-member-pod-c').object).toBeDefined();
+    await clock.advance(6 * 60_000);
+    expect(leases.store('shards-member-pod-c').object).toBeUndefined();
+    void c;
+  });
+
+  it('stop() before start() closes every lock and completes its streams', async () => {
+    setup();
+    let closed = 0;
+    const set = new ElectionSet({ name: 'shards', elections: 3, namespace: 'default', identity: 'pod-a' }, {
+      lockFor: (name, labels) => Object.assign(leases.lockFor(name, labels), { close: () => { closed++; } }),
+      directory: leases.directory(SET_LABEL, 'shards'), clock, logger: silent,
+    });
+    let completed = false;
+    set.assignment$.subscribe({ complete: () => { completed = true; } });
+    await set.stop();
+    expect(closed).toBe(4);
+    expect(completed).toBe(true);
+  });
+
   it('refuses bad options with every problem at once', () => {
     setup();
     expect(make('Shards', 0)).toThrow(InvalidElectorOptionsError);
+    expect(make('s'.repeat(64), 2)).toThrow('at most 63 characters');
     expect(make('shards', ['a', 'a', 'member-x', 'B'])).toThrow(
       /listed twice[\s\S]*starts with "member-"[\s\S]*"B" of set "shards" is not a valid name/);
   });

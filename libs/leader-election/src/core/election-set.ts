@@ -33,6 +33,16 @@ import type { Term } from './term.js';
 
 /** The label that marks a set's member Leases, its value the set's name. */
 export const SET_LABEL = 'nestjs-lease-election/set';
+/**
+ * On a member Lease: a hash of the set's list of elections as that member runs it. Members plan only
+ * with members of the same list, so while a rollout changes the list each version covers all of its
+ * elections (an election in both lists has a campaigner in each, and its Lease picks one).
+ */
+export const SET_ELECTIONS_ANNOTATION = 'nestjs-lease-election/set-elections';
+/** How long a member Lease may stay released or expired before a member deletes it (pods of a Deployment have new names). */
+const STALE_MEMBER_MS = 10 * 60_000;
+/** The longest pause between attempts to open a watch that keeps failing (a Role without watch). */
+const MAX_WATCH_BACKOFF_MS = 60_000;
 
 /** The longest set of elections one replica set shares; more is a mistake in the options. */
 const MAX_ELECTIONS = 10_000;
@@ -106,10 +116,14 @@ function electionNames(set: string, elections: unknown, problems: string[]): str
 /** The names of a set's elections, or an InvalidElectorOptionsError with every problem of the set's name and elections. */
 export function resolveSetElections(name: string, elections: number | readonly string[]): string[] {
   const problems: string[] = [];
-  if (typeof name !== 'string' || !DNS_LABEL.test(name) || name.length > 200) {
-    problems.push(`the set's name ${JSON.stringify(name)} must be lowercase letters, digits and '-', at most 200 characters`);
+  // The name is also a label value: at most 63 characters.
+  if (typeof name !== 'string' || !DNS_LABEL.test(name) || name.length > 63) {
+    problems.push(`the set's name ${JSON.stringify(name)} must be lowercase letters, digits and '-', at most 63 characters`);
   }
   const names = electionNames(name, elections, problems);
+  for (const election of names) {
+    if (`${name}-${election}`.length > 253) problems.push(`election "${election}" of set "${name}" makes a Lease name longer than 253 characters`);
+  }
   if (problems.length > 0) throw new InvalidElectorOptionsError(problems);
   return names;
 }
@@ -140,6 +154,23 @@ export class ElectionSet {
   private pollTimer: unknown;
   private expiryTimer: unknown;
   private readonly stopController = new AbortController();
+  /** The hash of this replica's list of elections (SET_ELECTIONS_ANNOTATION). */
+  private readonly listHash: string;
+  /** The last plan, by the members it was made for: recomputed only when they change. */
+  private plan: { members: string; mine: string[]; owners: Map<string, string> } | undefined;
+  /** A list in flight; and how many watch events came since it was sent (a late list must not undo them). */
+  private listing = false;
+  private watchEvents = 0;
+  /** Consecutive watches that failed to open, and when to try the next. */
+  private watchFailures = 0;
+  private nextWatchAt = 0;
+  /** The directory answered (a list, or an open watch): members can be counted. */
+  private directorySynced = false;
+  /** Members whose list of elections differs from ours, already logged. */
+  private readonly otherLists = new Set<string>();
+  /** What the directory refused to delete, logged once. */
+  private deleteRefused = false;
+  private readonly requestTimeout: number;
 
   constructor(options: ElectionSetOptions, dependencies: ElectionSetDependencies) {
     const { name, elections, ...electorOptions } = options;
@@ -156,11 +187,18 @@ export class ElectionSet {
     this.member = new LeaderElector({ ...electorOptions, leaseName: this.memberLease, lossPolicy: 'rejoin', releaseOnStop: true },
       { ...common, lock: dependencies.lockFor(this.memberLease, { [SET_LABEL]: name }) });
     this.retryPeriod = this.member.options.retryPeriod;
+    this.requestTimeout = Math.max(1000, this.member.options.renewDeadline / 2);
+    this.listHash = createHash('sha256').update(this.names.join('\n')).digest('hex').slice(0, 16);
     this.electors = new Map(this.names.map((election) => [election, new LeaderElector(
       { ...electorOptions, leaseName: `${name}-${election}`, releaseOnStop: true },
       { ...common, lock: dependencies.lockFor(`${name}-${election}`) },
     )]));
     this.member.events$.subscribe((event) => {
+      if (event.type === 'acquired') {
+        // Every term of the member Lease says which list of elections this replica runs (written by its first renewal).
+        const term = this.member.term;
+        if (term) this.member.annotate(term, { [SET_ELECTIONS_ANNOTATION]: this.listHash }, { flush: true }).catch(() => {});
+      }
       if (event.type === 'acquired' || event.type === 'lost') this.memberRenewed = false;
       else if (event.type === 'renewed' && !this.memberRenewed) this.memberRenewed = true;
       else return;
@@ -168,9 +206,9 @@ export class ElectionSet {
     });
   }
 
-  /** Whether the member Lease has been read or written: the apiserver was reached. */
+  /** Whether the member Lease has been read or written and the other members listed or watched: the apiserver was reached. */
   get synced(): boolean {
-    return this.member.synced;
+    return this.member.synced && this.directorySynced;
   }
 
   /** The elections of the set, in order. */
@@ -232,49 +270,110 @@ export class ElectionSet {
     this.clock.clearTimeout(this.expiryTimer);
     this.unwatch?.();
     this.unwatch = undefined;
-    if (!this.running) return;
-    await this.member.stop();
-    await Promise.all([...this.electors.values()].map((elector) => elector.stop()));
+    // Never started: the electors only close their locks.
+    if (this.running) await this.member.stop();
+    await Promise.all([...this.electors.values()].map((elector) => elector.stop()).concat(this.running ? [this.deleteOwnMemberLease()] : []));
+    if (!this.running) await this.member.stop();
     this.directory.close?.();
     this.publish([], []);
     this.assignmentSubject.complete();
     this.membersSubject.complete();
   }
 
+  /** Our released member Lease is deleted, if the directory can (its name is the pod's, which a Deployment never reuses). */
+  private async deleteOwnMemberLease(): Promise<void> {
+    const released = this.member.lastSeen;
+    if (!released?.free) return;
+    await this.deleteMemberLease(this.memberLease, released.resourceVersion);
+  }
+
+  private async deleteMemberLease(name: string, resourceVersion: string): Promise<void> {
+    if (!this.directory.delete) return;
+    const controller = new AbortController();
+    const timer = this.clock.setTimeout(() => controller.abort(), this.requestTimeout);
+    try {
+      await this.directory.delete(name, resourceVersion, controller.signal);
+      this.seen.delete(name);
+    } catch (error) {
+      const forbidden = (error as { kind?: string }).kind === 'forbidden';
+      if (!forbidden || !this.deleteRefused) this.logger.warn(`${this.identity} could not delete member Lease ${name}: ${(error as Error).message}`);
+      if (forbidden) this.deleteRefused = true;
+    } finally {
+      this.clock.clearTimeout(timer);
+    }
+  }
+
   // ---- membership ----
 
   private watch(): void {
-    if (!this.directory.watch || this.unwatch || this.stopping) return;
+    if (!this.directory.watch || this.unwatch || this.stopping || this.clock.now() < this.nextWatchAt) return;
+    let opened = false;
     this.unwatch = this.directory.watch({
       onOpen: () => {
+        opened = true;
         this.watchOpen = true;
+        this.watchFailures = 0;
+        this.directorySynced = true;
+        this.watchEvents++;
       },
       onChange: (name, snapshot) => {
+        this.watchEvents++;
         this.observe(name, snapshot);
         this.reconcile();
       },
       onClose: (error) => {
         this.watchOpen = false;
         this.unwatch = undefined;
-        if (error && !this.stopping) this.logger.warn(`${this.directory.description}: watch ended, listing every retryPeriod until it is back: ${error.message}`);
+        if (this.stopping) return;
+        // A watch that never opened (forbidden, unreachable) is retried less and less often; one that ran, at the next poll.
+        if (!opened) {
+          this.watchFailures++;
+          this.nextWatchAt = this.clock.now() + Math.min(MAX_WATCH_BACKOFF_MS, this.retryPeriod * 2 ** this.watchFailures);
+        }
+        if (error && this.watchFailures <= 1) {
+          this.logger.warn(`${this.directory.description}: watch ended, listing every retryPeriod until it is back: ${error.message}`);
+        }
       },
     });
   }
 
-  /** Lists the members every retryPeriod while no watch delivers, and reopens the watch. */
+  /** Lists the members every retryPeriod while no watch delivers (one list at a time), and reopens the watch. */
   private poll(): void {
     if (this.stopping) return;
     this.pollTimer = this.clock.setTimeout(() => this.poll(), this.retryPeriod * (1 + this.random() * JITTER_FACTOR));
     this.watch();
-    if (this.watchOpen) return;
-    this.directory.list(this.stopController.signal).then((leases) => {
-      if (this.stopping) return;
+    this.collectStale();
+    if (this.watchOpen || this.listing) return;
+    this.listing = true;
+    const sentAfter = this.watchEvents;
+    const controller = new AbortController();
+    const abort = (): void => controller.abort();
+    this.stopController.signal.addEventListener('abort', abort, { once: true });
+    const timer = this.clock.setTimeout(abort, this.requestTimeout);
+    this.directory.list(controller.signal).then((leases) => {
+      this.directorySynced = true;
+      // The watch said something since this list was sent: what it said is newer than the list.
+      if (this.stopping || this.watchEvents !== sentAfter) return;
       for (const name of this.seen.keys()) if (!leases.has(name)) this.seen.delete(name);
       for (const [name, snapshot] of leases) this.observe(name, snapshot);
       this.reconcile();
     }, (error: unknown) => {
       if (!this.stopping) this.logger.warn(`${this.identity} cannot list ${this.directory.description}: ${(error as Error).message}`);
+    }).finally(() => {
+      this.listing = false;
+      this.clock.clearTimeout(timer);
+      this.stopController.signal.removeEventListener('abort', abort);
     });
+  }
+
+  /** Deletes member Leases released or expired long ago (a crashed pod's, one that could not delete its own). */
+  private collectStale(): void {
+    if (!this.directory.delete || this.deleteRefused) return;
+    const now = this.clock.now();
+    for (const [name, { snapshot, at }] of this.seen) {
+      const duration = (snapshot.record.leaseDurationSeconds ?? 0) * 1000;
+      if (name !== this.memberLease && now - at > STALE_MEMBER_MS + duration) void this.deleteMemberLease(name, snapshot.resourceVersion);
+    }
   }
 
   private observe(name: string, snapshot: LeaseSnapshot | undefined): void {
@@ -299,6 +398,14 @@ export class ElectionSet {
       const { holderIdentity: holder, acquireTime, renewTime, leaseDurationSeconds } = snapshot.record;
       // Released, or not (yet) renewed, or a Lease whose name is not its holder's.
       if (!holder || !acquireTime || !renewTime || renewTime <= acquireTime || memberLeaseName(this.name, holder) !== name) continue;
+      if (snapshot.annotations[SET_ELECTIONS_ANNOTATION] !== this.listHash) {
+        const key = `${holder}/${snapshot.annotations[SET_ELECTIONS_ANNOTATION]}`;
+        if (!this.otherLists.has(key)) {
+          this.otherLists.add(key);
+          this.logger.log(`${holder} runs set "${this.name}" with another list of elections (a rollout in progress?): each list is planned apart`);
+        }
+        continue;
+      }
       const expiresAt = at + (leaseDurationSeconds ?? Math.ceil(this.member.options.leaseDuration / 1000)) * 1000;
       if (now >= expiresAt) continue;
       members.add(holder);
@@ -313,10 +420,14 @@ export class ElectionSet {
     const { members, nextExpiry } = this.count();
     this.clock.clearTimeout(this.expiryTimer);
     if (Number.isFinite(nextExpiry)) this.expiryTimer = this.clock.setTimeout(() => this.reconcile(), nextExpiry - this.clock.now());
-    const plan = assignElections(this.name, this.names, members);
-    const mine = this.names.filter((election) => plan.get(election) === this.identity);
+    const key = members.join('\n');
+    if (this.plan?.members !== key) {
+      const owners = assignElections(this.name, this.names, members);
+      this.plan = { members: key, owners, mine: this.names.filter((election) => owners.get(election) === this.identity) };
+    }
+    const { owners, mine } = this.plan;
     for (const [election, elector] of this.electors) {
-      if (plan.get(election) === this.identity) elector.campaign();
+      if (owners.get(election) === this.identity) elector.campaign();
       else if (!elector.standingBy) void elector.standBy();
     }
     if (!sameList(mine, this.assignment) || !sameList(members, this.members)) {

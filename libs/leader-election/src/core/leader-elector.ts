@@ -274,6 +274,11 @@ export class LeaderElector {
     return this.isLeader() ? this.current?.term : undefined;
   }
 
+  /** The Lease as this instance last read, wrote or watched it. */
+  get lastSeen(): LeaseSnapshot | undefined {
+    return this.latest;
+  }
+
   /** Monotonic time the current term last renewed, while there is one. */
   get lastRenewedAt(): number | undefined {
     return this.current?.renewedAt;
@@ -330,7 +335,11 @@ export class LeaderElector {
       throw new Error(`stop({ to }) needs another candidate's identity, got ${JSON.stringify(options.to)}`);
     }
     this.stopping = true;
-    if (!this.running) return;
+    if (!this.running) {
+      // Never started: nothing to end, but the lock may hold connections.
+      this.lock.close?.();
+      return;
+    }
     this.loop = this.shutdown(this.loop, options.to);
     return this.loop;
   }
@@ -1104,10 +1113,10 @@ export class LeaderElector {
           if (!basedOn || !sameTerm(basedOn.record, term)) return undefined;
           const now = this.clock.wallNow();
           if (to !== undefined) {
-            const handover = { ...basedOn.record, holderIdentity: to, leaseDurationSeconds: this.leaseSeconds, acquireTime: now, renewTime: now,
+            const successorTerm = { ...basedOn.record, holderIdentity: to, leaseDurationSeconds: this.leaseSeconds, acquireTime: now, renewTime: now,
               leaseTransitions: basedOn.record.leaseTransitions + 1 };
             const marker = JSON.stringify({ from: this.identity, term: basedOn.record.leaseTransitions });
-            return this.writeCarrying(handover, basedOn, signal, carried, { [HANDOVER_ANNOTATION]: marker, [HANDOVER_INTENT_ANNOTATION]: null });
+            return this.writeCarrying(successorTerm, basedOn, signal, carried, { [HANDOVER_ANNOTATION]: marker, [HANDOVER_INTENT_ANNOTATION]: null });
           }
           const record = this.options.releaseOnStop
             ? { ...basedOn.record, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now }

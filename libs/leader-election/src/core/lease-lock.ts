@@ -18,7 +18,7 @@ export type LockErrorKind =
   | 'unavailable';
 
 /** What a lock does to the Lease, for error messages. */
-export type LeaseVerb = 'get' | 'list' | 'create' | 'update' | 'watch';
+export type LeaseVerb = 'get' | 'list' | 'create' | 'update' | 'delete' | 'watch';
 
 export class LockError extends Error {
   readonly kind: LockErrorKind;
@@ -73,5 +73,7 @@ export interface LeaseDirectory {
   list(signal: AbortSignal): Promise<Map<string, LeaseSnapshot>>;
   /** Optional: stream changes; a new subscriber hears of every Lease as last seen. Returns the unsubscribe. */
   watch?(handlers: LeaseDirectoryWatchHandlers): () => void;
+  /** Optional: delete a Lease of the directory if it is still at `resourceVersion` (a stale member's). */
+  delete?(name: string, resourceVersion: string, signal: AbortSignal): Promise<void>;
   close?(): void;
 }

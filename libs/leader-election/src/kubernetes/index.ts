@@ -9,4 +9,4 @@ export { KubernetesLeaseLock } from './kubernetes-lease-lock.js';
 export { attachLeaderLabel, type LeaderLabelOptions } from './leader-label.js';
 export { attachLeaderEvents } from './lease-events.js';
 export { resolveIdentity } from './pod.js';
-export { eventsRoleRule, leaderLabelRoleRule, leaseRoleRule, type RoleRule } from './rbac.js';
+export { electionSetRoleRule, eventsRoleRule, leaderLabelRoleRule, leaseRoleRule, type RoleRule } from './rbac.js';

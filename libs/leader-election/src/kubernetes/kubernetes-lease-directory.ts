@@ -3,7 +3,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { LockError, type LeaseDirectory, type LeaseDirectoryWatchHandlers } from '../core/lease-lock.js';
 import { parseLease, type LeaseObject, type LeaseSnapshot } from '../core/lease-record.js';
 import { explainLeaseError } from './kubernetes-lease-lock.js';
-import { LeaseClient } from './lease-client.js';
+import { ApiError, LeaseClient } from './lease-client.js';
 
 export class KubernetesLeaseDirectory implements LeaseDirectory {
   readonly description: string;
@@ -30,6 +30,18 @@ export class KubernetesLeaseDirectory implements LeaseDirectory {
       const name = item.metadata?.name;
       return typeof name === 'string' ? [[name, parseLease(item)] as const] : [];
     }));
+  }
+
+  /** Deletes a member Lease only if it is still at `resourceVersion`; one already gone or changed is left as it is. */
+  async delete(name: string, resourceVersion: string, signal: AbortSignal): Promise<void> {
+    const body = JSON.stringify({ apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { resourceVersion } });
+    const path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.namespace)}/leases/${encodeURIComponent(name)}`;
+    try {
+      await this.client.request('DELETE', path, body, signal);
+    } catch (error) {
+      if (error instanceof ApiError && (error.statusCode === 404 || error.statusCode === 409)) return;
+      throw explainLeaseError(error, 'delete', { description: `lease ${this.namespace}/${name}`, namespace: this.namespace, kubeConfig: this.kubeConfig }, signal);
+    }
   }
 
   watch(handlers: LeaseDirectoryWatchHandlers): () => void {

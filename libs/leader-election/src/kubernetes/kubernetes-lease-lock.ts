@@ -8,7 +8,7 @@ import {
   applyAnnotations, formatMicroTime, parseLease, recordToSpec, type AnnotationChanges, type LeaseObject, type LeaseRecord, type LeaseSnapshot,
 } from '../core/lease-record.js';
 import { ApiError, LeaseClient } from './lease-client.js';
-import { describeRule, leaseRoleRule } from './rbac.js';
+import { describeRule, electionSetRoleRule, leaseRoleRule } from './rbac.js';
 
 function apiMessage(body: unknown): string | undefined {
   if (typeof body !== 'string') return undefined;
@@ -122,7 +122,7 @@ export function explainLeaseError(error: unknown, verb: LeaseVerb, where: { desc
       return new LockError('forbidden',
         `not allowed to ${verb} leases.coordination.k8s.io in namespace "${namespace}"${said}. ` +
         `Grant it with a Role in "${namespace}" bound to this identity, with the rule ` +
-        describeRule(leaseRoleRule()) +
+        describeRule(verb === 'delete' ? electionSetRoleRule() : leaseRoleRule()) +
         (verb === 'watch' ? '. Without list and watch, followers poll and take over more slowly.' : ''),
         { status, cause: error });
     case 401:

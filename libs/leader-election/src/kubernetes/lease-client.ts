@@ -73,7 +73,7 @@ export class LeaseClient {
   }
 
   /** One request; resolves with the body of a 2xx answer, rejects with an ApiError otherwise. */
-  async request(method: 'GET' | 'POST' | 'PUT', path: string, body: string | undefined, signal: AbortSignal): Promise<string> {
+  async request(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body: string | undefined, signal: AbortSignal): Promise<string> {
     const credentials = await abortable(this.credentialsNow(), signal);
     const { agent, headers, auth } = credentials;
     const https = this.server.protocol === 'https:';

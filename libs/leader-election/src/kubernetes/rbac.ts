@@ -8,9 +8,20 @@ export interface RoleRule {
   verbs: string[];
 }
 
-/** Leader election itself. list and watch only make followers faster; without them they poll. */
+/**
+ * Leader election itself. For a single election list and watch only make followers faster (without
+ * them they poll); an election set needs list to find its members (and watch to find them at once).
+ */
 export function leaseRoleRule(): RoleRule {
   return { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch', 'create', 'update'] };
+}
+
+/**
+ * Election sets (optional): deleting member Leases of replicas that are gone, a leaving replica's own
+ * included. Without it they stay behind, released or expired, one per pod name that ever ran.
+ */
+export function electionSetRoleRule(): RoleRule {
+  return { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['delete'] };
 }
 
 /** Kubernetes Events on the Lease (the `events` option, on by default). */

@@ -71,7 +71,7 @@ export class InMemoryLeaseStore {
 /** One candidate's connection to the store, with its own faults and request counts. */
 export class InMemoryLeaseLock implements LeaseLock {
   readonly description: string;
-  readonly requests: Record<LeaseVerb, number> = { get: 0, list: 0, create: 0, update: 0, watch: 0 };
+  readonly requests: Record<LeaseVerb, number> = { get: 0, list: 0, create: 0, update: 0, delete: 0, watch: 0 };
   /** Every request fails with this kind until cleared (an outage or an RBAC denial). */
   failure: LockErrorKind | undefined;
   /** Requests never answer until their signal aborts (a hung connection). */
@@ -198,6 +198,13 @@ export class InMemoryLeaseNamespace {
         signal.throwIfAborted();
         if (directory.failure) throw new LockError(directory.failure, `list ${directory.description} failed: ${directory.failure}`);
         return new Map([...this.stores.values()].filter((store) => matches(store, key, value)).map((store) => [store.name, store.snapshot()!]));
+      },
+      delete: async (name: string, resourceVersion: string, signal: AbortSignal): Promise<void> => {
+        await Promise.resolve();
+        signal.throwIfAborted();
+        if (directory.failure) throw new LockError(directory.failure, `delete ${name} failed: ${directory.failure}`);
+        const store = this.stores.get(name);
+        if (store?.object?.metadata?.resourceVersion === resourceVersion) store.delete();
       },
       watch: (handlers: LeaseDirectoryWatchHandlers): (() => void) => {
         if (directory.failure) {
