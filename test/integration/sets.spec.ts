@@ -3,7 +3,7 @@
 // crash (SIGKILL), with every election's work checked for overlap throughout.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { assignElections } from 'nestjs-lease-election/core';
-import { eventsRoleRule, leaseRoleRule } from 'nestjs-lease-election/kubernetes';
+import { electionSetRoleRule, eventsRoleRule, leaseRoleRule } from 'nestjs-lease-election/kubernetes';
 import { waitFor } from '../harness/eventually.ts';
 import { OverlapDetector, Replica, type ObservedLine } from '../harness/replicas.ts';
 import { TestCluster } from '../harness/test-cluster.ts';
@@ -31,7 +31,7 @@ describe('a set of 12 elections over replicas', () => {
   beforeAll(async () => {
     namespace = await cluster.createNamespace('sets');
     const user = await cluster.mintUser(namespace, 'shards');
-    await cluster.grant(namespace, 'shards', user.subject, [leaseRoleRule(), eventsRoleRule()]);
+    await cluster.grant(namespace, 'shards', user.subject, [leaseRoleRule(), electionSetRoleRule(), eventsRoleRule()]);
     kubeconfig = user.kubeconfigPath;
   });
 
@@ -93,6 +93,9 @@ describe('a set of 12 elections over replicas', () => {
     const handedOver = Math.max(...share.map((election) => changes.findLast((change) => change.election === election && change.to !== undefined)!.at));
     expect(handedOver - termAt).toBeLessThan(TIMINGS.leaseDuration * 1000);
     expect((await leaving.exited).clean).toBe(true);
+    // It deleted its member Lease on the way out (the optional delete rule).
+    const { items } = await cluster.coordination.listNamespacedLease({ namespace, labelSelector: 'nestjs-lease-election/set=shards' });
+    expect(items.map((lease) => lease.metadata!.name).sort()).toEqual(['shards-member-pod-a', 'shards-member-pod-c', 'shards-member-pod-d']);
     await waitFor('3 replicas to lead 4 elections each again', () => shares(['pod-a', 'pod-c', 'pod-d'])?.every((n) => n === 4), WAIT);
     expect(snapshot()).toEqual(assignElections('shards', ELECTIONS, ['pod-a', 'pod-c', 'pod-d']));
 
