@@ -108,8 +108,11 @@ export class ControlPlane {
   /**
    * Starts etcd and kube-apiserver and resolves once /readyz answers 200. `auditLeases` makes the
    * apiserver log every Lease request (who, which verb) to `auditLog`, for the benchmarks.
+   * `coordinatedLeaderElection` turns on the CoordinatedLeaderElection feature gate and serves
+   * coordination.k8s.io/v1beta1 (LeaseCandidate): without the gate the apiserver drops
+   * spec.preferredHolder and spec.strategy from every Lease it stores.
    */
-  static async start(options: { binaries?: ControlPlaneBinaries; auditLeases?: boolean } = {}): Promise<ControlPlane> {
+  static async start(options: { binaries?: ControlPlaneBinaries; auditLeases?: boolean; coordinatedLeaderElection?: boolean } = {}): Promise<ControlPlane> {
     const binaries = options.binaries ?? ensureBinaries();
     const dir = mkdtempSync(join(tmpdir(), 'nestjs-lease-election-cp-'));
     let etcd: GuardedProcess | undefined;
@@ -170,6 +173,9 @@ export class ControlPlane {
         '--allow-privileged=true',
         '--profiling=false',
       ];
+      if (options.coordinatedLeaderElection) {
+        apiserverArgs.push('--feature-gates=CoordinatedLeaderElection=true', '--runtime-config=coordination.k8s.io/v1beta1=true');
+      }
       if (options.auditLeases) {
         const policy = join(dir, 'audit-policy.yaml');
         writeFileSync(policy, JSON.stringify({

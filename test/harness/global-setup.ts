@@ -21,7 +21,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     return async () => {};
   }
   const started = Date.now();
-  const plane = await ControlPlane.start();
+  // With Coordinated Leader Election's gate on, so Leases keep spec.preferredHolder (test/integration/handover.spec.ts).
+  const plane = await ControlPlane.start({ coordinatedLeaderElection: true });
   console.error(`control plane ready at ${plane.server} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   project.provide('cluster', plane.info);
   return () => plane.stop();

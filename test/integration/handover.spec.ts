@@ -1,0 +1,135 @@
+// Leadership that moves on purpose, on the real control plane under the documented Role:
+// stepDown({ to }) to one of ours and to a client-go peer, to a candidate that takes no part, refused
+// targets, and spec.preferredHolder set by hand.
+import type { KubeConfig } from '@kubernetes/client-node';
+import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { HANDOVER_ANNOTATION, LeaderElector } from 'nestjs-lease-election/core';
+import { KubernetesLeaseLock, leaseRoleRule } from 'nestjs-lease-election/kubernetes';
+import { ensureClientGoPeer } from '../harness/binaries.ts';
+import { waitFor } from '../harness/eventually.ts';
+import { nextLine, Replica } from '../harness/replicas.ts';
+import { TestCluster } from '../harness/test-cluster.ts';
+
+const TIMINGS = { leaseDuration: 3_000, renewDeadline: 2_000, retryPeriod: 500 };
+const silent = { log: () => {}, warn: () => {}, error: () => {} };
+
+/** One candidate of ours: when each of its terms' work began and ended, on this process's clock. */
+interface Candidate { elector: LeaderElector; spans: Array<[number, number | undefined]>; tokens: number[] }
+
+describe('leadership that moves on purpose', () => {
+  const cluster = new TestCluster(inject('cluster'));
+  const candidates: Candidate[] = [];
+  const processes: Replica[] = [];
+  let kubeConfig: KubeConfig;
+  let kubeconfigPath: string;
+  let namespace: string;
+
+  beforeAll(async () => {
+    namespace = await cluster.createNamespace('handover');
+    const user = await cluster.mintUser(namespace, 'mover');
+    await cluster.grant(namespace, 'mover', user.subject, [leaseRoleRule()]);
+    kubeConfig = user.kubeConfig;
+    kubeconfigPath = user.kubeconfigPath;
+  });
+
+  afterEach(async () => {
+    await Promise.all(candidates.splice(0).map((candidate) => candidate.elector.stop()));
+    for (const replica of processes.splice(0)) {
+      replica.signal('SIGKILL');
+      await replica.exited;
+    }
+  });
+
+  function contender(identity: string, lease: string): Candidate {
+    const elector = new LeaderElector({ leaseName: lease, namespace, identity, lossPolicy: 'rejoin', ...TIMINGS },
+      { lock: new KubernetesLeaseLock(kubeConfig, lease, namespace), logger: silent, exit: () => {} });
+    const made: Candidate = { elector, spans: [], tokens: [] };
+    elector.start(async (term) => {
+      const span: [number, number | undefined] = [performance.now(), undefined];
+      made.spans.push(span);
+      made.tokens.push(term.fencingToken);
+      await new Promise((resolve) => term.signal.addEventListener('abort', resolve, { once: true }));
+      span[1] = performance.now();
+    });
+    candidates.push(made);
+    return made;
+  }
+
+  /** No two candidates' work overlapped. */
+  function assertNoOverlap(all: Candidate[]): void {
+    const spans = all.flatMap((c) => c.spans).map(([from, to]) => [from, to ?? Infinity] as const).sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1]);
+  }
+
+  const lease = (name: string) => cluster.coordination.readNamespacedLease({ name, namespace });
+
+  it('stepDown({ to }) hands over to our candidate at once, past a follower that would have raced for a release', async () => {
+    const a = contender('a', 'to-ours');
+    await waitFor('a to lead', () => a.elector.isLeader());
+    const b = contender('b', 'to-ours');
+    const c = contender('c', 'to-ours');
+    await waitFor('followers to see a', () => b.elector.leader === 'a' && c.elector.leader === 'a');
+    const askedAt = performance.now();
+    await a.elector.stepDown({ to: 'c' });
+    await waitFor('c to lead', () => c.elector.isLeader());
+    expect(c.spans[0]![0] - askedAt).toBeLessThan(TIMINGS.leaseDuration);
+    expect(c.tokens[0]).toBe(a.tokens[0]! + 2);
+    expect(b.spans).toHaveLength(0);
+    const stored = await lease('to-ours');
+    expect(stored.spec?.holderIdentity).toBe('c');
+    expect(stored.metadata?.annotations?.[HANDOVER_ANNOTATION]).toBeUndefined();
+    assertNoOverlap([a, b, c]);
+  });
+
+  it('stepDown({ to }) to a client-go peer: it renews the Lease that names it, and leads', async () => {
+    const a = contender('a', 'to-go');
+    await waitFor('a to lead', () => a.elector.isLeader());
+    const go = new Replica({
+      id: 'go-1', kubeconfig: kubeconfigPath, namespace, leaseName: 'to-go',
+      timings: { leaseDuration: 3, renewDeadline: 2, retryPeriod: 0.5 }, implementation: { kind: 'client-go', binary: ensureClientGoPeer() },
+    });
+    processes.push(go);
+    await nextLine([go], (line) => line.event === 'new-leader' && line.leader === 'a', 30_000, 'go-1 to see a', 0);
+    const since = performance.now();
+    await a.elector.stepDown({ to: 'go-1' });
+    const started = await nextLine([go], (line) => line.event === 'started-leading', 30_000, 'go-1 to lead', since);
+    // client-go takes it at its next poll, well before the lease could have expired.
+    expect(started.at - since).toBeLessThan(TIMINGS.leaseDuration);
+    expect(started.term).toBe(a.tokens[0]! + 1);
+    expect(a.elector.isLeader()).toBe(false);
+    await nextLine([go], (line) => line.event === 'work', 30_000, 'go-1 to work', since);
+  });
+
+  it('to a candidate that takes no part, the Lease is taken once it expires; bad targets are refused', async () => {
+    const a = contender('a', 'to-ghost');
+    await waitFor('a to lead', () => a.elector.isLeader());
+    const b = contender('b', 'to-ghost');
+    await waitFor('b to see a', () => b.elector.leader === 'a');
+    await expect(a.elector.stepDown({ to: 'a' })).rejects.toThrow('cannot hand lease');
+    await expect(b.elector.stepDown({ to: 'a' })).rejects.toThrow('b does not lead');
+    const since = performance.now();
+    await a.elector.stepDown({ to: 'ghost' });
+    expect((await lease('to-ghost')).spec?.holderIdentity).toBe('ghost');
+    await waitFor('b to take the expired handover', () => b.elector.isLeader(), 30_000);
+    expect(b.spans[0]![0] - since).toBeGreaterThanOrEqual(TIMINGS.leaseDuration - TIMINGS.retryPeriod);
+    assertNoOverlap([a, b]);
+  });
+
+  it('spec.preferredHolder set by hand moves leadership to that candidate, and renewals keep it', async () => {
+    const a = contender('a', 'preferred');
+    await waitFor('a to lead', () => a.elector.isLeader());
+    const b = contender('b', 'preferred');
+    const c = contender('c', 'preferred');
+    await waitFor('followers to see a', () => b.elector.leader === 'a' && c.elector.leader === 'a');
+    const current = await lease('preferred');
+    // The apiserver accepts a preferredHolder only beside a strategy, as the coordinated-leader-election controller writes them.
+    await cluster.coordination.replaceNamespacedLease({ name: 'preferred', namespace,
+      body: { ...current, spec: { ...current.spec, strategy: 'OldestEmulationVersion', preferredHolder: 'b' } } });
+    await waitFor('b to lead', () => b.elector.isLeader(), 30_000);
+    await new Promise((resolve) => setTimeout(resolve, 2 * TIMINGS.leaseDuration));
+    expect(b.elector.isLeader()).toBe(true);
+    expect(c.spans).toHaveLength(0);
+    expect((await lease('preferred')).spec).toMatchObject({ holderIdentity: 'b', preferredHolder: 'b', strategy: 'OldestEmulationVersion' });
+    assertNoOverlap([a, b, c]);
+  });
+});
