@@ -195,7 +195,32 @@ describe('ElectionSet', () => {
     expect(sets[2]!.members).toEqual(['pod-c', 'pod-d']);
   });
 
-  it('a list answered after the watch came back is dropped: a member that left is not counted again', async () => {
+  it('a replica announces itself only once it has listed the members: one that cannot list yet moves nothing', async () => {
+    setup();
+    const sets = ['pod-a', 'pod-b', 'pod-c'].map((id) => replica(id));
+    await clock.advanceUntil(() => leaders(sets).size === 12, 20_000);
+    const before = new Map([...leaders(sets)].map(([election, [holder]]) => [election, holder!]));
+    let answer: (() => void) | undefined;
+    const gate = new Promise<void>((resolve) => { answer = resolve; });
+    const listing = leases.directory(SET_LABEL, 'shards');
+    // No watch, and lists that hang (ignoring their signal) until the test lets them through.
+    const slow = { description: listing.description, list: (signal: AbortSignal) => gate.then(() => listing.list(signal)) };
+    const d = new ElectionSet({ name: 'shards', elections: 12, namespace: 'default', identity: 'pod-d', lossPolicy: 'rejoin', ...TIMINGS },
+      { lockFor: (name, labels) => leases.lockFor(name, labels), directory: slow, clock, logger: silent, random: () => 0.5 });
+    d.start();
+    started.push(d);
+    await clock.advance(10_000);
+    expect(leases.store('shards-member-pod-d').object).toBeUndefined();
+    expect(new Map([...leaders(sets)].map(([election, [holder]]) => [election, holder!]))).toEqual(before);
+    expect(d.leading()).toEqual([]);
+    answer!();
+    const all = [...sets, d];
+    await clock.advanceUntil(() => shares(all).every((n) => n === 3) && leaders(all).size === 12, 20_000);
+    const after = new Map([...leaders(all)].map(([election, [holder]]) => [election, holder!]));
+    expect(after).toEqual(assignElections('shards', names(12), ['pod-a', 'pod-b', 'pod-c', 'pod-d']));
+  });
+
+  it('what a late list says of a Lease the watch spoke of meanwhile is dropped: a member that left is not counted again', async () => {
     setup();
     let answer: (() => void) | undefined;
     const gated = leases.directory(SET_LABEL, 'shards');
@@ -212,8 +237,8 @@ describe('ElectionSet', () => {
     await clock.advanceUntil(() => a.members.length === 2, 20_000);
     answer = undefined;
     leases.breakDirectoryWatches();
-    await clock.advance(3_000); // a lists (held back) and its watch opens again
-    expect(answer).toBeDefined();
+    // a's next poll opens the watch again and sends a list, held back (within its timeout).
+    await clock.advanceUntil(() => answer !== undefined, 5_000, 10);
     await c.stop();
     await clock.advance(10);
     expect(a.members).toEqual(['pod-a']);

@@ -25,7 +25,7 @@ import { assignElections } from './assignment.js';
 import { systemClock, type Clock } from './clock.js';
 import { LeaderElector } from './leader-elector.js';
 import type { LeaseDirectory, LeaseLock } from './lease-lock.js';
-import type { LeaseSnapshot } from './lease-record.js';
+import type { LeaseRecord, LeaseSnapshot } from './lease-record.js';
 import {
   InvalidElectorOptionsError, JITTER_FACTOR, type ElectorLogger, type LeaderElectorTimings, type LossPolicy,
 } from './options.js';
@@ -145,8 +145,6 @@ export class ElectionSet {
   private readonly seen = new Map<string, { snapshot: LeaseSnapshot; at: number }>();
   private readonly assignmentSubject = new BehaviorSubject<readonly string[]>([]);
   private readonly membersSubject = new BehaviorSubject<readonly string[]>([]);
-  /** Our member Lease has been renewed in its current term: we count ourselves. */
-  private memberRenewed = false;
   private running = false;
   private stopping: Promise<void> | undefined;
   private unwatch: (() => void) | undefined;
@@ -158,14 +156,13 @@ export class ElectionSet {
   private readonly listHash: string;
   /** The last plan, by the members it was made for: recomputed only when they change. */
   private plan: { members: string; mine: string[]; owners: Map<string, string> } | undefined;
-  /** A list in flight; and how many watch events came since it was sent (a late list must not undo them). */
-  private listing = false;
-  private watchEvents = 0;
+  /** While a list is in flight: the Leases the watch spoke of since it was sent (newer than what the list says of them). */
+  private listTouched: Set<string> | undefined;
+  /** A list has been applied: the view of the members is complete, and the plan may be acted on. */
+  private listed = false;
   /** Consecutive watches that failed to open, and when to try the next. */
   private watchFailures = 0;
   private nextWatchAt = 0;
-  /** The directory answered (a list, or an open watch): members can be counted. */
-  private directorySynced = false;
   /** Members whose list of elections differs from ours, already logged. */
   private readonly otherLists = new Set<string>();
   /** What the directory refused to delete, logged once. */
@@ -199,16 +196,13 @@ export class ElectionSet {
         const term = this.member.term;
         if (term) this.member.annotate(term, { [SET_ELECTIONS_ANNOTATION]: this.listHash }, { flush: true }).catch(() => {});
       }
-      if (event.type === 'acquired' || event.type === 'lost') this.memberRenewed = false;
-      else if (event.type === 'renewed' && !this.memberRenewed) this.memberRenewed = true;
-      else return;
-      this.reconcile();
+      if (event.type === 'acquired' || event.type === 'lost' || event.type === 'renewed') this.reconcile();
     });
   }
 
   /** Whether the member Lease has been read or written and the other members listed or watched: the apiserver was reached. */
   get synced(): boolean {
-    return this.member.synced && this.directorySynced;
+    return this.member.synced && this.listed;
   }
 
   /** The elections of the set, in order. */
@@ -250,7 +244,7 @@ export class ElectionSet {
       void elector.standBy();
       elector.start(work && ((term) => work(election, term)));
     }
-    this.member.start();
+    // The member Lease is taken once the members have been listed: others count this replica only when it can act on the plan.
     this.watch();
     this.poll();
   }
@@ -270,10 +264,10 @@ export class ElectionSet {
     this.clock.clearTimeout(this.expiryTimer);
     this.unwatch?.();
     this.unwatch = undefined;
-    // Never started: the electors only close their locks.
-    if (this.running) await this.member.stop();
-    await Promise.all([...this.electors.values()].map((elector) => elector.stop()).concat(this.running ? [this.deleteOwnMemberLease()] : []));
-    if (!this.running) await this.member.stop();
+    // The member Lease is released first (an elector never started only closes its lock).
+    const announced = this.member.isRunning;
+    await this.member.stop();
+    await Promise.all([...this.electors.values()].map((elector) => elector.stop()).concat(announced ? [this.deleteOwnMemberLease()] : []));
     this.directory.close?.();
     this.publish([], []);
     this.assignmentSubject.complete();
@@ -313,11 +307,9 @@ export class ElectionSet {
         opened = true;
         this.watchOpen = true;
         this.watchFailures = 0;
-        this.directorySynced = true;
-        this.watchEvents++;
       },
       onChange: (name, snapshot) => {
-        this.watchEvents++;
+        this.listTouched?.add(name);
         this.observe(name, snapshot);
         this.reconcile();
       },
@@ -343,24 +335,29 @@ export class ElectionSet {
     this.pollTimer = this.clock.setTimeout(() => this.poll(), this.retryPeriod * (1 + this.random() * JITTER_FACTOR));
     this.watch();
     this.collectStale();
-    if (this.watchOpen || this.listing) return;
-    this.listing = true;
-    const sentAfter = this.watchEvents;
+    // Listed at least once, whatever the watch: it shows changes, the list the members already there.
+    if ((this.watchOpen && this.listed) || this.listTouched) return;
+    const touched = this.listTouched = new Set();
     const controller = new AbortController();
     const abort = (): void => controller.abort();
     this.stopController.signal.addEventListener('abort', abort, { once: true });
     const timer = this.clock.setTimeout(abort, this.requestTimeout);
-    this.directory.list(controller.signal).then((leases) => {
-      this.directorySynced = true;
-      // The watch said something since this list was sent: what it said is newer than the list.
-      if (this.stopping || this.watchEvents !== sentAfter) return;
-      for (const name of this.seen.keys()) if (!leases.has(name)) this.seen.delete(name);
-      for (const [name, snapshot] of leases) this.observe(name, snapshot);
+    // A list that hangs past its timeout is abandoned even if the directory ignores the abort: the next poll lists again.
+    const aborted = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(new Error('the list timed out')), { once: true }));
+    Promise.race([this.directory.list(controller.signal), aborted]).then((leases) => {
+      if (this.stopping) return;
+      // What the watch said of a Lease since this list was sent is newer than what the list says.
+      for (const name of this.seen.keys()) if (!leases.has(name) && !touched.has(name)) this.seen.delete(name);
+      for (const [name, snapshot] of leases) if (!touched.has(name)) this.observe(name, snapshot);
+      if (!this.listed) {
+        this.listed = true;
+        this.member.start();
+      }
       this.reconcile();
     }, (error: unknown) => {
       if (!this.stopping) this.logger.warn(`${this.identity} cannot list ${this.directory.description}: ${(error as Error).message}`);
     }).finally(() => {
-      this.listing = false;
+      this.listTouched = undefined;
       this.clock.clearTimeout(timer);
       this.stopController.signal.removeEventListener('abort', abort);
     });
@@ -391,13 +388,14 @@ export class ElectionSet {
   private count(): { members: string[]; nextExpiry: number } {
     const now = this.clock.now();
     const members = new Set<string>();
-    if (this.memberRenewed && this.member.isLeader()) members.add(this.identity);
+    const own = this.member.lastSeen?.record;
+    if (this.member.isLeader() && own?.holderIdentity === this.identity && this.established(own)) members.add(this.identity);
     let nextExpiry = Infinity;
     for (const [name, { snapshot, at }] of this.seen) {
       if (name === this.memberLease) continue;
-      const { holderIdentity: holder, acquireTime, renewTime, leaseDurationSeconds } = snapshot.record;
-      // Released, or not (yet) renewed, or a Lease whose name is not its holder's.
-      if (!holder || !acquireTime || !renewTime || renewTime <= acquireTime || memberLeaseName(this.name, holder) !== name) continue;
+      const { holderIdentity: holder, leaseDurationSeconds } = snapshot.record;
+      // Released, or not established yet, or a Lease whose name is not its holder's.
+      if (!holder || !this.established(snapshot.record) || memberLeaseName(this.name, holder) !== name) continue;
       if (snapshot.annotations[SET_ELECTIONS_ANNOTATION] !== this.listHash) {
         const key = `${holder}/${snapshot.annotations[SET_ELECTIONS_ANNOTATION]}`;
         if (!this.otherLists.has(key)) {
@@ -414,12 +412,26 @@ export class ElectionSet {
     return { members: [...members].sort(), nextExpiry };
   }
 
-  /** Campaigns for the elections the plan gives this replica, stands by for the others. */
+  /**
+   * A member counts once its Lease has been renewed a retryPeriod after it was acquired: a pod that
+   * crashes as it starts moves nothing, and replicas started together appear to each other before
+   * any of them campaigns, so none takes every election only to hand most of them on. Every replica
+   * judges this from the two times the member wrote, so they agree on it.
+   */
+  private established({ acquireTime, renewTime }: LeaseRecord): boolean {
+    return acquireTime !== undefined && renewTime !== undefined && renewTime.getTime() - acquireTime.getTime() >= this.retryPeriod;
+  }
+
+  /**
+   * Campaigns for the elections the plan gives this replica, stands by for the others. Not before the
+   * members have been listed once: a partial view would claim others' elections.
+   */
   private reconcile(): void {
-    if (!this.running || this.stopping) return;
+    if (!this.running || this.stopping || !this.listed) return;
+    const now = this.clock.now();
     const { members, nextExpiry } = this.count();
     this.clock.clearTimeout(this.expiryTimer);
-    if (Number.isFinite(nextExpiry)) this.expiryTimer = this.clock.setTimeout(() => this.reconcile(), nextExpiry - this.clock.now());
+    if (Number.isFinite(nextExpiry)) this.expiryTimer = this.clock.setTimeout(() => this.reconcile(), nextExpiry - now);
     const key = members.join('\n');
     if (this.plan?.members !== key) {
       const owners = assignElections(this.name, this.names, members);
