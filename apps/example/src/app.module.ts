@@ -32,6 +32,7 @@ export class AppModule {
           lossPolicy: config.lossPolicy,
           metrics: true,
           sets: config.shards ? { shards: { elections: config.shards } } : undefined,
+          handoverOnShutdown: config.handoverOnShutdown ?? false,
           extensions: schedule ? [leaderSchedule({ missed: schedule })] : [],
         }),
       ],

@@ -19,6 +19,13 @@ describe('example flags', () => {
     }
   });
 
+  it('--handover-on-shutdown: off by default, rollout from the flag or HANDOVER_ON_SHUTDOWN', () => {
+    expect(parseConfig([], {}).handoverOnShutdown).toBeUndefined();
+    expect(parseConfig(['--handover-on-shutdown', 'rollout'], {}).handoverOnShutdown).toBe('rollout');
+    expect(parseConfig([], { HANDOVER_ON_SHUTDOWN: 'rollout' }).handoverOnShutdown).toBe('rollout');
+    expect(() => parseConfig(['--handover-on-shutdown', 'newest'], {})).toThrow('--handover-on-shutdown must be rollout, got "newest"');
+  });
+
   it('--port: the HTTP port, 8080 by default, from the flag or PORT, 0 for any free port', () => {
     expect(parseConfig([], {}).port).toBe(8080);
     expect(parseConfig([], { PORT: '3000' }).port).toBe(3000);

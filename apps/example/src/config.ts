@@ -21,6 +21,8 @@ export interface ExampleConfig {
   tickStyle: TickStyle;
   /** A set of this many elections, 'shards', shared out over the replicas (shard-worker.service.ts); off when undefined. */
   shards?: number;
+  /** 'rollout': on SIGTERM hand leadership to a Ready pod of the newest revision instead of releasing it. */
+  handoverOnShutdown?: 'rollout';
 }
 
 export const TICK_STYLES = ['signal', 'valid', 'ignore'] as const;
@@ -48,7 +50,10 @@ export const USAGE = `usage: example [flags]
                                     signal = rejects when term.signal aborts, valid = checks term.isValid()
                                     every 50 ms and throws, ignore = finishes its work regardless
   --shards N                        also run a set of N elections, shards-0 … shards-(N-1), shared out over the
-                                    replicas, each leader working on its shards (env SHARDS; default off)`;
+                                    replicas, each leader working on its shards (env SHARDS; default off)
+  --handover-on-shutdown rollout    on SIGTERM, hand leadership to a Ready pod of the same Deployment, of
+                                    another revision first, instead of releasing it; needs pods get and list
+                                    (env HANDOVER_ON_SHUTDOWN; default off)`;
 
 function oneOf<T extends string>(flag: string, allowed: readonly T[], value: string | undefined): T | undefined {
   if (value === undefined || (allowed as readonly string[]).includes(value)) return value as T | undefined;
@@ -81,6 +86,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ExampleConf
       'tick-work-ms': { type: 'string' },
       'tick-style': { type: 'string' },
       shards: { type: 'string' },
+      'handover-on-shutdown': { type: 'string' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -108,5 +114,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ExampleConf
     tickWorkMs: Number(tickWorkText),
     tickStyle: oneOf('tick-style', TICK_STYLES, values['tick-style'] ?? (env.TICK_STYLE || undefined)) ?? 'signal',
     shards: shardsText === undefined ? undefined : Number(shardsText),
+    handoverOnShutdown: oneOf('handover-on-shutdown', ['rollout'] as const, values['handover-on-shutdown'] ?? (env.HANDOVER_ON_SHUTDOWN || undefined)),
   };
 }

@@ -9,6 +9,7 @@ import { createElectionSet } from './kubernetes/create-election-set.js';
 import { createLeaderElector } from './kubernetes/create-leader-elector.js';
 import { defaultNamespace, loadKubeConfig } from './kubernetes/kube-config.js';
 import { attachLeaderLabel } from './kubernetes/leader-label.js';
+import { chooseRolloutSuccessor } from './kubernetes/rollout.js';
 import { attachLeaderEvents } from './kubernetes/lease-events.js';
 import { resolveIdentity } from './kubernetes/pod.js';
 import type { LeaderElectionModuleOptions } from './interfaces/leader-election-options.interface.js';
@@ -36,6 +37,10 @@ export class KubernetesLeaseBackend implements LeaseBackend {
 
   createElectionSet(options: ElectionSetOptions, logger: ElectorLogger): ElectionSet {
     return createElectionSet({ ...options, kubeConfig: this.kubeConfig }, { logger });
+  }
+
+  chooseSuccessor(identity: string, namespace: string, signal: AbortSignal): Promise<string | undefined> {
+    return chooseRolloutSuccessor(this.kubeConfig, namespace, identity, signal);
   }
 
   attach(elector: LeaderElector, { events, leaderLabel }: BackendIntegrations): Array<() => void | Promise<void>> {

@@ -39,13 +39,14 @@ export interface ResolvedLeaderElectionOptions {
   metrics: false | { registry: Registry | undefined };
   events: boolean;
   leaderLabel: LeaderLabelOptions | undefined;
+  handoverOnShutdown: 'rollout' | false;
 }
 
 const WORK_ERROR_POLICIES: readonly WorkErrorPolicy[] = ['restart', 'step-down'];
 
 export function resolveModuleOptions(options: LeaderElectionModuleOptions, backend: LeaseBackend): ResolvedLeaderElectionOptions {
   const { elections: named = {}, sets: namedSets = {}, identity: configuredIdentity, kubeConfig: _, healthTolerance, livenessCheck, healthServer, metrics,
-    events, leaderLabel, ...base } = options;
+    events, leaderLabel, handoverOnShutdown = false, ...base } = options;
   const identity = backend.identity(configuredIdentity, electorLogger());
   const problems: string[] = [];
   const elections = new Map<string, ResolvedElection>();
@@ -105,6 +106,9 @@ export function resolveModuleOptions(options: LeaderElectionModuleOptions, backe
   if (typeof tolerance !== 'number' || !(tolerance >= 0)) {
     problems.push(`healthTolerance must be a number of milliseconds from 0 up, got ${JSON.stringify(tolerance)}`);
   }
+  if (handoverOnShutdown !== false && handoverOnShutdown !== 'rollout') {
+    problems.push(`handoverOnShutdown must be 'rollout' or false, got ${JSON.stringify(handoverOnShutdown)}`);
+  }
   if (healthServer && !(Number.isInteger(healthServer.port) && healthServer.port >= 0 && healthServer.port <= 65535)) {
     problems.push(`healthServer.port must be a TCP port from 0 to 65535, got ${JSON.stringify(healthServer.port)}`);
   }
@@ -118,6 +122,7 @@ export function resolveModuleOptions(options: LeaderElectionModuleOptions, backe
     metrics: metrics ? { registry: metrics === true ? undefined : metrics.registry } : false,
     events: events ?? true,
     leaderLabel,
+    handoverOnShutdown,
   };
 }
 

@@ -18,6 +18,9 @@ import { LeaderElectionExplorer, type LeaderMethod } from './leader-election.exp
 import { LeaderWorkRegistry } from './leader-work.registry.js';
 import type { ResolvedLeaderElectionOptions } from './leader-election.options.js';
 
+/** How long choosing a successor on shutdown may take before the lease is released instead. */
+const SUCCESSOR_TIMEOUT_MS = 2_000;
+
 @Injectable()
 export class LeaderElectionOrchestrator implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(LOGGER_CONTEXT);
@@ -53,8 +56,36 @@ export class LeaderElectionOrchestrator implements OnApplicationBootstrap, OnMod
 
   /** Earliest shutdown hook, so leader work stops while the providers it uses still exist. */
   async onModuleDestroy(): Promise<void> {
-    await Promise.all([...this.electors.values(), ...this.sets.values()].map((election) => election.stop()));
+    const successors = await this.successors();
+    await Promise.all([
+      ...[...this.electors].map(([name, elector]) => elector.stop({ to: successors.get(name) })),
+      ...[...this.sets.values()].map((set) => set.stop()),
+    ]);
     await Promise.all(this.detach.splice(0).map((detach) => detach()));
+  }
+
+  /** Under handoverOnShutdown 'rollout': whom each election this instance leads goes to (none: released). */
+  private async successors(): Promise<Map<string, string>> {
+    const successors = new Map<string, string>();
+    const choose = this.backend.chooseSuccessor?.bind(this.backend);
+    if (this.options.handoverOnShutdown !== 'rollout' || !choose) return successors;
+    const byNamespace = new Map<string, Promise<string | undefined>>();
+    await Promise.all([...this.electors].filter(([, elector]) => elector.isLeader()).map(async ([name, elector]) => {
+      const { namespace, identity } = elector.options;
+      if (!byNamespace.has(namespace)) {
+        const signal = AbortSignal.timeout(SUCCESSOR_TIMEOUT_MS);
+        byNamespace.set(namespace, choose(identity, namespace, signal).catch((error: unknown) => {
+          this.logger.warn(`no successor chosen from the rollout, releasing instead: ${error instanceof Error ? error.message : String(error)}`);
+          return undefined;
+        }));
+      }
+      const successor = await byNamespace.get(namespace);
+      if (successor) {
+        this.logger.log(`${identity} hands ${elector.options.leaseName} over to ${successor} as it shuts down`);
+        successors.set(name, successor);
+      }
+    }));
+    return successors;
   }
 
   /** `election`: the name @OnLeader methods use (`<set>/*` for a set); `member`: which election of the set. */

@@ -54,4 +54,10 @@ export interface LeaderElectionModuleOptions extends ElectionOptions, Pick<Kuber
   events?: boolean;
   /** Label this instance's Pod while it leads, e.g. `{ key: 'leader' }`; needs pods/patch in the Role. */
   leaderLabel?: LeaderLabelOptions;
+  /**
+   * 'rollout': on shutdown, hand each election this instance leads to a Ready pod of the same
+   * Deployment or StatefulSet, of another revision if there is one, instead of releasing it; needs
+   * pods get and list in the Role. Default: release.
+   */
+  handoverOnShutdown?: 'rollout' | false;
 }

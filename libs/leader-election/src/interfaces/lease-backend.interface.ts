@@ -17,6 +17,11 @@ export interface LeaseBackend {
   createElector(options: ResolvedElectorOptions, logger: ElectorLogger): LeaderElector;
   /** A set of elections shared out over the replicas, with its Leases and its member directory. */
   createElectionSet(options: ElectionSetOptions, logger: ElectorLogger): ElectionSet;
+  /**
+   * Optional: whom `identity` should hand leadership to as it shuts down (handoverOnShutdown:
+   * 'rollout'); undefined for nobody, in which case the lease is released.
+   */
+  chooseSuccessor?(identity: string, namespace: string, signal: AbortSignal): Promise<string | undefined>;
   /** The electors' time; the restart backoff of @OnLeader methods runs on it too. */
   readonly clock: Clock;
   /** What the backend adds to each election (Events, the pod label); each returns the function that detaches it. */

@@ -9,4 +9,5 @@ export { KubernetesLeaseLock } from './kubernetes-lease-lock.js';
 export { attachLeaderLabel, type LeaderLabelOptions } from './leader-label.js';
 export { attachLeaderEvents } from './lease-events.js';
 export { resolveIdentity } from './pod.js';
-export { electionSetRoleRule, eventsRoleRule, leaderLabelRoleRule, leaseRoleRule, type RoleRule } from './rbac.js';
+export { electionSetRoleRule, eventsRoleRule, leaderLabelRoleRule, leaseRoleRule, rolloutRoleRule, type RoleRule } from './rbac.js';
+export { chooseRolloutSuccessor, RolloutSuccessorError } from './rollout.js';

@@ -29,6 +29,11 @@ export function eventsRoleRule(): RoleRule {
   return { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create'] };
 }
 
+/** Choosing the successor from the rollout on shutdown (the `handoverOnShutdown` option): this pod and its peers. */
+export function rolloutRoleRule(): RoleRule {
+  return { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] };
+}
+
 /** Labelling the leader's Pod (the `leaderLabel` option). */
 export function leaderLabelRoleRule(): RoleRule {
   return { apiGroups: [''], resources: ['pods'], verbs: ['patch'] };
