@@ -39,7 +39,7 @@ interface Common {
   kill(): void;
 }
 
-class ProcessOwner implements Owner {
+export class ProcessOwner implements Owner {
   paused = false;
   dead = false;
   resumedAt = -Infinity;

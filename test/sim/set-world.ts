@@ -9,37 +9,17 @@
 // of one election may act at once, and its fencing tokens grow. Same seed, same run.
 import { assignElections, ElectionSet, type LeaseDirectory, type LeaseSnapshot, type LossPolicy } from 'nestjs-lease-election/core';
 import { CALM, clientRequest, describe, SimApiserver, type NetworkProfile, type SimLeaseLock } from './apiserver.ts';
-import { holdLostToken, runWork, type Settling, type Timings } from './candidates.ts';
+import { holdLostToken, ProcessOwner, runWork, type Settling, type Timings } from './candidates.ts';
 import { Checker, type SimTerm, type WorkStyle } from './checker.ts';
-import { SimClock, SimWorld, type Owner, type SimEvent } from './world.ts';
+import { STYLES, TIMING_PRESETS } from './simulation.ts';
+import type { SweepResult } from './sweep.ts';
+import { SimClock, SimWorld, type Owner } from './world.ts';
 
-export interface SetSimResult {
-  seed: number;
-  violations: string[];
-  trace: string[];
-  summary: string;
-  /** Simulated seconds. */
-  simulated: number;
-  terms: number;
+export interface SetSimResult extends SweepResult {
   acts: number;
 }
 
-const TIMING_PRESETS: Timings[] = [
-  { leaseDuration: 15_000, renewDeadline: 10_000, retryPeriod: 2_000 },
-  { leaseDuration: 4_000, renewDeadline: 3_000, retryPeriod: 500 },
-  { leaseDuration: 2_000, renewDeadline: 1_500, retryPeriod: 250 },
-  { leaseDuration: 1_000, renewDeadline: 900, retryPeriod: 300 },
-];
-const STYLES: Array<Exclude<WorkStyle, 'context'>> = ['signal', 'throw', 'valid', 'leader'];
 const SET = 'set';
-
-class ProcessOwner implements Owner {
-  paused = false;
-  dead = false;
-  resumedAt = -Infinity;
-  parked: SimEvent[] = [];
-  constructor(readonly name: string) {}
-}
 
 /** Every Lease of the run, each on a simulated apiserver of its own; faults of "the apiserver" hit them all. */
 class Cluster {

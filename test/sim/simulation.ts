@@ -20,14 +20,14 @@ export interface SimulationResult {
   acts: number;
 }
 
-const TIMING_PRESETS: Timings[] = [
+export const TIMING_PRESETS: Timings[] = [
   { leaseDuration: 15_000, renewDeadline: 10_000, retryPeriod: 2_000 },
   { leaseDuration: 4_000, renewDeadline: 3_000, retryPeriod: 500 },
   { leaseDuration: 2_000, renewDeadline: 1_500, retryPeriod: 250 },
   { leaseDuration: 1_000, renewDeadline: 900, retryPeriod: 300 },
 ];
 
-const STYLES: Array<Exclude<WorkStyle, 'context'>> = ['signal', 'throw', 'valid', 'leader'];
+export const STYLES: Array<Exclude<WorkStyle, 'context'>> = ['signal', 'throw', 'valid', 'leader'];
 
 function ourTimings(world: SimWorld): Timings {
   const rng = world.rng;

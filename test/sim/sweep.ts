@@ -6,7 +6,7 @@
 import { expect, it } from 'vitest';
 import { simulate } from './simulation.ts';
 
-interface SweepResult {
+export interface SweepResult {
   seed: number;
   violations: string[];
   trace: string[];
