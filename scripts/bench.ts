@@ -12,11 +12,13 @@ import { isWorking, nextLine, Replica, type Implementation, type ObservedLine } 
 import { TickLedger } from '../test/harness/tick-ledger.ts';
 import { renderChart } from './bench-chart.ts';
 import { measureSets, type SetResult } from './bench-sets.ts';
+import { rollingUpdate } from '../test/harness/rolling-update.ts';
 
 const SECONDS = { leaseDuration: 4, renewDeadline: 3, retryPeriod: 0.5 };
 const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
-/** BENCH_ONLY=handover,failover,load,scale,schedule,cost,many,sets runs a subset. */
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'handover,failover,load,scale,schedule,cost,many,sets').split(','));
+/** BENCH_ONLY=handover,failover,load,scale,schedule,cost,many,sets,rollout runs a subset. */
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'handover,failover,load,scale,schedule,cost,many,sets,rollout').split(','));
+const ROLLOUT_ROUNDS = env('BENCH_ROLLOUT_ROUNDS', 5);
 const HANDOVER_ROUNDS = env('BENCH_HANDOVER_ROUNDS', 30);
 const FAILOVER_ROUNDS = env('BENCH_FAILOVER_ROUNDS', 20);
 const LOAD_WINDOW_S = env('BENCH_LOAD_WINDOW', 60);
@@ -386,6 +388,15 @@ const MANY_SECONDS = { leaseDuration: 15, renewDeadline: 10, retryPeriod: 2 };
 const MANY_COUNTS = (process.env.BENCH_MANY_COUNTS ?? '100,500,1000').split(',').map(Number);
 const MANY_WINDOW_S = env('BENCH_MANY_WINDOW', 30);
 
+interface RolloutResult {
+  rounds: number;
+  /** Leadership moves in each rolling update (changes of leader after the first). */
+  movesPerUpdate: number[];
+  meanMoves: number;
+  /** The longest time nobody worked in each rolling update. */
+  longestGapMs: ReturnType<typeof percentiles>;
+}
+
 interface ManyResult {
   implementation: Name; leases: number; held: number; acquireMs: number; acquireFailures: number;
   renewals: number; renewP50: number; renewP99: number; cpuMsPerRenewal: number; rssMB: number; kBPerLease: number;
@@ -485,6 +496,36 @@ try {
     }
     results.electionSets = sets;
   }
+  if (ONLY.has('rollout')) {
+    const rollouts: Record<string, RolloutResult> = {};
+    const sides = [
+      ['nestjs-lease-election, handoverOnShutdown rollout', implementations['nestjs-lease-election'], ['--handover-on-shutdown', 'rollout']],
+      ['nestjs-lease-election, release', implementations['nestjs-lease-election'], []],
+      ['client-go', implementations['client-go'], []],
+    ] as const;
+    for (const [label, implementation, extraArgs] of sides) {
+      log(`${label}: ${ROLLOUT_ROUNDS} rolling updates of 3 replicas, the leader terminated first`);
+      const moves: number[] = [];
+      const gaps: number[] = [];
+      for (let update = 0; update < ROLLOUT_ROUNDS; update++) {
+        const ns = await namespace('rollout');
+        const started: Replica[] = [];
+        try {
+          const result = await rollingUpdate({ core: admin.makeApiClient(CoreV1Api), namespace: ns, kubeconfig: await kubeconfigFor(`rollout-${update}`),
+            implementation, timings: SECONDS, extraArgs: [...extraArgs], started });
+          if (result.overlaps.length > 0) throw new Error(`${label}: overlapping work in a rolling update: ${result.overlaps.join('; ')}`);
+          moves.push(result.leaders.length - 1);
+          gaps.push(result.longestGapMs);
+        } finally {
+          await stopAll(started);
+        }
+      }
+      rollouts[label] = { rounds: ROLLOUT_ROUNDS, movesPerUpdate: moves, meanMoves: round(moves.reduce((a, b) => a + b, 0) / moves.length),
+        longestGapMs: percentiles(gaps) };
+      log(`  ${JSON.stringify(rollouts[label])}`);
+    }
+    results.rollingUpdates = rollouts;
+  }
   if (ONLY.has('many')) {
     log(`many elections in one process (timings ${MANY_SECONDS.leaseDuration}/${MANY_SECONDS.renewDeadline}/${MANY_SECONDS.retryPeriod} s, ${MANY_WINDOW_S} s of renewals)`);
     results.manyElections = await manyElections();
@@ -533,4 +574,9 @@ console.log(sets
   ? `a set of 12 Leases over replicas, ours vs client-go: ${(['start', 'join', 'leave', 'crash'] as const).map(setStep).join('; ')}; ` +
     `requests/min for the whole set ${sets['nestjs-lease-election'].totalPerMinute} vs ${sets['client-go'].totalPerMinute}`
   : 'election sets: not measured');
+const rollouts = results.rollingUpdates as Record<string, RolloutResult> | undefined;
+console.log(rollouts
+  ? `leadership moves per rolling update of 3 replicas: ${Object.entries(rollouts).map(([label, r]) =>
+    `${label} ${r.meanMoves} (${r.movesPerUpdate.join(', ')}), longest work gap p50 ${r.longestGapMs.p50} ms, max ${r.longestGapMs.max} ms`).join('; ')}`
+  : 'rolling updates: not measured');
 console.log(`results: ${join(OUT, 'results.json')}, chart: ${join(OUT, 'results.svg')}`);
