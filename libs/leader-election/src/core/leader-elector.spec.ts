@@ -55,6 +55,18 @@ describe('LeaderElector', () => {
     store = new InMemoryLeaseStore();
   }
 
+  /** `a` leads, and each term's work runs until finish() is called; terms() counts the terms begun. */
+  async function leaderWithHeldWork(): Promise<{ a: Candidate; finish: () => void; terms: () => number }> {
+    let release: (() => void) | undefined;
+    let begun = 0;
+    const a = start(candidate('a'), () => {
+      begun++;
+      return new Promise<void>((resolve) => { release = resolve; });
+    });
+    await clock.advance(0);
+    return { a, finish: () => release!(), terms: () => begun };
+  }
+
   afterEach(async () => {
     const stopping = Promise.all(started.splice(0).map((elector) => elector.stop()));
     await clock.advance(60_000); // past any settleTimeout a test's unfinished work runs into
@@ -598,18 +610,12 @@ describe('LeaderElector', () => {
 
     it('standBy() while leading ends the term as a step-down (work settled, then released) and makes no attempt until campaign(), with no sit-out', async () => {
       setup();
-      let finish: (() => void) | undefined;
-      let terms = 0;
-      const a = start(candidate('a'), () => {
-        terms++;
-        return new Promise<void>((resolve) => { finish = resolve; });
-      });
-      await clock.advance(0);
+      const { a, finish, terms } = await leaderWithHeldWork();
       const standing = a.elector.standBy();
       await clock.advance(1_000);
       expect(a.elector.isLeader()).toBe(false);
       expect(store.holder).toBe('a'); // its work still runs
-      finish!();
+      finish();
       await standing;
       expect(store.holder).toBe('');
       const requests = a.lock.requests.get + a.lock.requests.update;
@@ -618,25 +624,19 @@ describe('LeaderElector', () => {
       a.elector.campaign();
       await clock.advance(0);
       expect(a.elector.isLeader()).toBe(true);
-      expect(terms).toBe(2);
+      expect(terms()).toBe(2);
     });
 
     it('campaign() while a stood-down term still settles: after the release it campaigns at once, without a sit-out', async () => {
       setup();
-      let finish: (() => void) | undefined;
-      let terms = 0;
-      const a = start(candidate('a'), () => {
-        terms++;
-        return new Promise<void>((resolve) => { finish = resolve; });
-      });
-      await clock.advance(0);
+      const { a, finish, terms } = await leaderWithHeldWork();
       const standing = a.elector.standBy();
       await clock.advance(500);
       a.elector.campaign();
-      finish!();
+      finish();
       await standing;
       await clock.advance(TIMINGS.retryPeriod * 2.2);
-      expect(terms).toBe(2);
+      expect(terms()).toBe(2);
       expect(a.elector.isLeader()).toBe(true);
     });
 
