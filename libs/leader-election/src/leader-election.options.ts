@@ -71,10 +71,26 @@ export function resolveModuleOptions(options: LeaderElectionModuleOptions, backe
       problems.push(...error.problems.map((problem) => `${prefix}${problem}`));
     }
   }
+  // The controller names the leader by its LeaseCandidate, which is named for the identity: one coordinated election per namespace.
+  const coordinatedIn = new Map<string, string>();
+  for (const [name, { elector }] of elections) {
+    if (!elector.coordinated) continue;
+    const other = coordinatedIn.get(elector.namespace);
+    if (other !== undefined) {
+      problems.push(`elections "${other}" and "${name}" are both coordinated in namespace ${elector.namespace}: the apiserver names a leader ` +
+        `by its LeaseCandidate, named for this instance's identity, so one identity stands in one coordinated election per namespace ` +
+        '(set coordinated: undefined on the others, or put them in other namespaces)');
+    }
+    coordinatedIn.set(elector.namespace, name);
+  }
   const sets = new Map<string, ResolvedElectionSet>();
+  const { coordinated: _coordinated, ...setBase } = base;
   for (const [name, overrides] of Object.entries(namedSets)) {
     const prefix = `sets.${name}: `;
-    const { leaseName: _lease, releaseOnStop: _release, workErrorPolicy = 'restart', elections: members, ...electorOptions } = { ...base, ...overrides };
+    if ((overrides as { coordinated?: unknown }).coordinated !== undefined) {
+      problems.push(`${prefix}coordinated is not supported for sets: their elections are shared out by the set, not by the apiserver's controller`);
+    }
+    const { leaseName: _lease, releaseOnStop: _release, coordinated: _c, workErrorPolicy = 'restart', elections: members, ...electorOptions } = { ...setBase, ...overrides };
     const namespace = electorOptions.namespace || backend.defaultNamespace() || '';
     if (!WORK_ERROR_POLICIES.includes(workErrorPolicy)) {
       problems.push(`${prefix}workErrorPolicy must be 'restart' or 'step-down', got ${JSON.stringify(workErrorPolicy)}`);

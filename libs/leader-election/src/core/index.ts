@@ -2,6 +2,7 @@
 // it. Bring a LeaseLock (nestjs-lease-election/kubernetes has the real one) and start a LeaderElector.
 export { systemClock, type Clock } from './clock.js';
 export { assignElections } from './assignment.js';
+export type { Candidacy, CoordinatedOptions } from './candidacy.js';
 export { DEFAULT_HEALTH_TOLERANCE_MS, electionHealth, type ElectionHealth } from './election-health.js';
 export { ElectionSet, memberLeaseName, SET_LABEL, type ElectionSetDependencies, type ElectionSetOptions, type SetWork } from './election-set.js';
 export { HANDOVER_ANNOTATION, HANDOVER_INTENT_ANNOTATION, LeaderElector, type ElectionEvent, type LeaderElectorDependencies, type LeaderWork, type StepDownOptions } from './leader-elector.js';

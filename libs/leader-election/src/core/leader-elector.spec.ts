@@ -3,7 +3,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FakeClock, settle } from '../testing/fake-clock.js';
 import { InMemoryLeaseLock, InMemoryLeaseStore } from '../testing/in-memory-lease-lock.js';
 import { LockError } from './lease-lock.js';
-import { HANDOVER_ANNOTATION, HANDOVER_INTENT_ANNOTATION, LeaderElector, type ElectionEvent, type LeaderWork } from './leader-elector.js';
+import type { Candidacy } from './candidacy.js';
+import {
+  HANDOVER_ANNOTATION, HANDOVER_INTENT_ANNOTATION, LeaderElector, type ElectionEvent, type LeaderElectorDependencies, type LeaderWork,
+} from './leader-elector.js';
 import { formatMicroTime } from './lease-record.js';
 import { LeadershipLostError, type Term } from './term.js';
 import type { LeaderElectorOptions } from './options.js';
@@ -31,13 +34,14 @@ describe('LeaderElector', () => {
   let store: InMemoryLeaseStore;
   const started: LeaderElector[] = [];
 
-  function candidate(identity: string, options: Partial<LeaderElectorOptions> = {}, random = () => 0.5): Candidate {
+  function candidate(identity: string, options: Partial<LeaderElectorOptions> = {}, random = () => 0.5,
+    dependencies: Partial<LeaderElectorDependencies> = {}): Candidate {
     const lock = new InMemoryLeaseLock(store);
     const exits: number[] = [];
     const warnings: string[] = [];
     const elector = new LeaderElector(
       { leaseName: 'lease', namespace: 'default', identity, lossPolicy: 'rejoin', ...TIMINGS, ...options },
-      { lock, clock, random, exit: (code) => exits.push(code), logger: { ...silent, warn: (m) => warnings.push(m) } },
+      { lock, clock, random, exit: (code) => exits.push(code), logger: { ...silent, warn: (m) => warnings.push(m) }, ...dependencies },
     );
     const events: ElectionEvent[] = [];
     elector.events$.subscribe((event) => events.push(event));
@@ -528,7 +532,7 @@ describe('LeaderElector', () => {
   });
 
   describe("spec.preferredHolder", () => {
-    it('naming another candidate, the leader hands over to it once its work settled; renewals keep the field', async () => {
+    it('naming another candidate, the leader hands over to it once its work settled; the handover clears the fulfilled preference, renewals keep strategy', async () => {
       setup();
       const a = start(candidate('a'));
       await clock.advance(0);
@@ -543,7 +547,9 @@ describe('LeaderElector', () => {
       await clock.advance(10_000);
       expect(c.elector.isLeader()).toBe(true);
       expect(b.events.filter((e) => e.type === 'acquired')).toHaveLength(0);
-      expect(store.snapshot()!.object.spec).toMatchObject({ preferredHolder: 'c', strategy: 'OldestEmulationVersion' });
+      expect(store.snapshot()!.object.spec).toMatchObject({ strategy: 'OldestEmulationVersion' });
+      // client-go's coordinated elector does not renew a Lease that still prefers anyone.
+      expect(store.snapshot()!.object.spec!.preferredHolder).toBeUndefined();
     });
 
     it('naming a candidate that never takes the handover: whoever takes the Lease after it expired keeps it', async () => {
@@ -591,6 +597,150 @@ describe('LeaderElector', () => {
       await clock.advance(50);
       expect(c.elector.isLeader()).toBe(true);
       expect(b.events.filter((e) => e.type === 'acquired')).toHaveLength(0);
+    });
+  });
+
+  describe('coordinated leader election (a candidacy)', () => {
+    /** A candidacy as the tests drive it: announced at once unless told otherwise; the live set answers isLive(). */
+    function candidacy(live: Set<string> = new Set(), served = true): Candidacy & { calls: string[]; failures: number } {
+      const calls: string[] = [];
+      const fake = {
+        description: 'fake candidacy', calls, failures: 0,
+        start: async () => {
+          calls.push('start');
+          if (fake.failures > 0) {
+            fake.failures--;
+            throw new Error('not allowed to create leasecandidates');
+          }
+          return served;
+        },
+        stop: async () => { calls.push(`stop (holder ${JSON.stringify(store.holder)})`); },
+        isLive: async (identity: string) => live.has(identity),
+      };
+      return fake;
+    }
+    /** The controller names `identity`, as the apiserver's does: holder, a 5 s lease, no acquireTime, no preference. */
+    function name(identity: string): void {
+      const spec = { ...store.snapshot()?.object.spec };
+      delete spec.acquireTime;
+      delete spec.preferredHolder;
+      store.put({ ...spec, holderIdentity: identity, leaseDurationSeconds: 5, renewTime: formatMicroTime(new Date()), strategy: 'OldestEmulationVersion' });
+    }
+
+    it('takes neither a missing nor a free Lease, only one the controller names it in, at once and with a token of its own', async () => {
+      setup();
+      const a = start(candidate('a', {}, () => 0.5, { candidacy: candidacy() }));
+      await clock.advance(30_000);
+      expect(a.elector.isCoordinated).toBe(true);
+      expect(store.snapshot()).toBeUndefined();
+      store.put({ holderIdentity: '', leaseDurationSeconds: 1, leaseTransitions: 4 });
+      await clock.advance(30_000);
+      expect(a.elector.isLeader()).toBe(false);
+      name('a');
+      await clock.advance(50);
+      expect(a.elector.isLeader()).toBe(true);
+      expect(a.elector.term?.fencingToken).toBe(5);
+      expect(store.snapshot()!.object.spec).toMatchObject({ holderIdentity: 'a', leaseDurationSeconds: 15, strategy: 'OldestEmulationVersion' });
+      expect(store.snapshot()!.record.acquireTime).toBeDefined();
+    });
+
+    it("named over a live holder's term, it waits that term's lease out on its own clock: the controller's wall clock is not trusted", async () => {
+      setup();
+      const b = start(candidate('b', {}, () => 0.5, { candidacy: candidacy() }));
+      const a = start(candidate('a', {}, () => 0.5, { candidacy: candidacy() }));
+      await clock.advance(0);
+      name('b');
+      await clock.advance(1_000);
+      expect(b.elector.isLeader()).toBe(true);
+      // A controller whose clock runs ahead names a while b still renews: b loses at its next renewal, a waits b's 15 s out.
+      name('a');
+      await clock.advance(14_900);
+      expect(b.elector.isLeader()).toBe(false);
+      expect(a.elector.isLeader()).toBe(false);
+      await clock.runUntil(() => a.elector.isLeader(), 1_000);
+    });
+
+    it("a named record that follows the holder's release is taken at once", async () => {
+      setup();
+      const b = start(candidate('b'));
+      await clock.advance(0);
+      const a = start(candidate('a', {}, () => 0.5, { candidacy: candidacy() }));
+      await clock.advance(1_000);
+      await b.elector.stop();
+      name('a');
+      await clock.advance(50);
+      expect(a.elector.isLeader()).toBe(true);
+    });
+
+    it('runs the ordinary election where the cluster does not serve LeaseCandidates', async () => {
+      setup();
+      const a = start(candidate('a', {}, () => 0.5, { candidacy: candidacy(new Set(), false) }));
+      await clock.advance(0);
+      expect(a.elector.isCoordinated).toBe(false);
+      expect(a.elector.isLeader()).toBe(true);
+    });
+
+    it('retries an announcement that fails, reporting each failure, and never leads meanwhile', async () => {
+      setup();
+      const fake = candidacy();
+      fake.failures = 3;
+      const a = start(candidate('a', {}, () => 0.5, { candidacy: fake }));
+      store.put({ holderIdentity: '', leaseDurationSeconds: 1, leaseTransitions: 0 });
+      await clock.advance(2_000 + 4_000 + 8_000 - 1);
+      expect(a.events.filter((e) => e.type === 'error')).toHaveLength(3);
+      expect(a.elector.isLeader()).toBe(false);
+      expect(a.elector.isCoordinated).toBe(false);
+      await clock.advance(1);
+      expect(a.elector.isCoordinated).toBe(true);
+      expect(fake.calls).toEqual(['start', 'start', 'start', 'start']);
+    });
+
+    it('on stop it withdraws before giving the lease up, to the candidate the controller prefers, and clears that preference', async () => {
+      setup();
+      const fake = candidacy(new Set(['b']));
+      const a = start(candidate('a', {}, () => 0.5, { candidacy: fake }));
+      const b = start(candidate('b', {}, () => 0.5, { candidacy: candidacy() }));
+      await clock.advance(0);
+      name('a');
+      await clock.advance(6_000);
+      expect(a.elector.isLeader()).toBe(true);
+      // The controller saw a's candidacy go and prefers b: the lease goes to b, not free for anyone.
+      store.put({ ...store.snapshot()!.object.spec, preferredHolder: 'b' });
+      const stopping = a.elector.stop();
+      await clock.advance(50);
+      await stopping;
+      expect(fake.calls).toEqual(['start', 'stop (holder "a")']);
+      expect(b.elector.isLeader()).toBe(true);
+      expect(store.snapshot()!.object.spec!.preferredHolder).toBeUndefined();
+      expect(b.elector.term!.fencingToken).toBe(store.snapshot()!.record.leaseTransitions);
+    });
+
+    it('refuses a handover to a candidate that is not live, and hands over to a live one', async () => {
+      setup();
+      const a = start(candidate('a', {}, () => 0.5, { candidacy: candidacy(new Set(['b'])) }));
+      const b = start(candidate('b', {}, () => 0.5, { candidacy: candidacy() }));
+      await clock.advance(0);
+      name('a');
+      await clock.advance(6_000);
+      await expect(a.elector.stepDown({ to: 'ghost' })).rejects.toThrow('ghost is not a live candidate for lease default/lease (no LeaseCandidate of it answers');
+      expect(a.elector.isLeader()).toBe(true);
+      await a.elector.stepDown({ to: 'b' });
+      await clock.advance(50);
+      expect(b.elector.isLeader()).toBe(true);
+    });
+
+    it('outside coordinated mode the liveness check refuses a dead target, and an unknown answer lets the handover go ahead', async () => {
+      setup();
+      const answers = new Map<string, boolean | undefined>([['dead', false], ['b', undefined]]);
+      const a = start(candidate('a', {}, () => 0.5, { liveness: async (identity) => answers.get(identity) }));
+      await clock.advance(0);
+      const b = start(candidate('b'));
+      await clock.advance(1_000);
+      await expect(a.elector.stepDown({ to: 'dead' })).rejects.toThrow('dead is not a live candidate for lease default/lease (no Ready pod of that name)');
+      expect(a.elector.isLeader()).toBe(true);
+      await a.elector.stepDown({ to: 'b' });
+      await clock.advance(50);
+      expect(b.elector.isLeader()).toBe(true);
     });
   });
 

@@ -22,11 +22,18 @@
  * - Each term carries a fencing token, the Lease's leaseTransitions when the term began, which
  *   grows with every new term: hand it to external systems so they can refuse a stale leader.
  *
+ * Coordinated mode (a Candidacy, Kubernetes' coordinated leader election): the apiserver's controller
+ * names the leader by writing it into the Lease (no acquireTime), and this elector takes only a Lease
+ * that names it. The controller judges expiry by wall clocks, which this elector never trusts: a
+ * named record that replaced someone else's term other than by its release is taken only once that
+ * term's lease is over on our own clock (as any takeover), so clock skew costs time, never safety.
+ *
  * Beyond client-go: a watch on the one Lease makes followers act the moment a leader releases and
  * lets them sleep until the exact instant a lease expires instead of polling; the watch is only an
  * optimisation, since every takeover still reads the Lease and writes with its resourceVersion.
  */
 import { BehaviorSubject, Subject, distinctUntilChanged, type Observable } from 'rxjs';
+import type { Candidacy } from './candidacy.js';
 import { systemClock, type Clock } from './clock.js';
 import { LockError, type LeaseLock } from './lease-lock.js';
 import type { AnnotationChanges, LeaseRecord, LeaseSnapshot } from './lease-record.js';
@@ -55,6 +62,13 @@ export interface LeaderElectorDependencies {
   random?: () => number;
   /** Called under lossPolicy 'exit'. Default: process.exit. */
   exit?: (code: number) => void;
+  /** Coordinated leader election: announced before the first attempt, withdrawn before the release. */
+  candidacy?: Candidacy;
+  /**
+   * Whether `identity` is a live candidate (e.g. a Ready pod), for a handover to it outside
+   * coordinated mode (the candidacy tells it there); undefined when it cannot be told.
+   */
+  liveness?: (identity: string, signal: AbortSignal) => Promise<boolean | undefined>;
 }
 
 interface TermState {
@@ -129,6 +143,8 @@ const EXPIRY_SPREAD_MS = 5;
 const PHASE_SPREAD = 0.5;
 /** Leases longer than this are valid but unusual: followers say once that they wait them out. */
 const LONG_LEASE_SECONDS = 3600;
+/** The longest wait between two attempts to announce a candidacy that failed. */
+const MAX_ANNOUNCE_BACKOFF_MS = 30_000;
 /** How many versions we remember having read or written, to recognise the watch echoing them. */
 const KNOWN_VERSIONS = 64;
 /**
@@ -163,6 +179,10 @@ export class LeaderElector {
   private readonly clock: Clock;
   private readonly random: () => number;
   private readonly exit: (code: number) => void;
+  private readonly candidacy: Candidacy | undefined;
+  private readonly liveness: LeaderElectorDependencies['liveness'];
+  /** The candidacy was announced: only a Lease that names this instance is taken. */
+  private coordinated = false;
   private readonly requestTimeout: number;
   /** Our leaseDuration as the Lease records it: whole seconds. */
   private readonly leaseSeconds: number;
@@ -234,6 +254,8 @@ export class LeaderElector {
     this.clock = dependencies.clock ?? systemClock;
     this.random = dependencies.random ?? Math.random;
     this.exit = dependencies.exit ?? ((code) => process.exit(code));
+    this.candidacy = dependencies.candidacy;
+    this.liveness = dependencies.liveness;
     this.requestTimeout = Math.max(1000, this.options.renewDeadline / 2);
     this.leaseSeconds = Math.ceil(this.options.leaseDuration / 1000);
     this.watcher = new LeaseWatcher(this.lock, this.clock, this.options.retryPeriod, {
@@ -355,8 +377,24 @@ export class LeaderElector {
       if (typeof to !== 'string' || to.trim() === '') throw new Error(`stepDown({ to }) needs a candidate's identity, got ${JSON.stringify(to)}`);
       if (to === this.identity) throw new Error(`${this.identity} cannot hand ${this.lock.description} over to itself`);
       if (!this.current) throw new Error(`${this.identity} does not lead ${this.lock.description}: there is nothing to hand over to ${to}`);
+      if (await this.isLive(to) === false) {
+        throw new Error(`${to} is not a live candidate for ${this.lock.description} (${this.coordinated ? 'no LeaseCandidate of it answers for this Lease'
+          : 'no Ready pod of that name'}): a handover to it would leave the lease unled until it expires`);
+      }
     }
     return this.giveUp(true, to);
+  }
+
+  /** Whether `identity` is a live candidate, as the candidacy (coordinated) or the liveness check tells; undefined: cannot tell. */
+  private async isLive(identity: string): Promise<boolean | undefined> {
+    const check = this.coordinated ? this.candidacy!.isLive.bind(this.candidacy) : this.liveness;
+    if (!check) return undefined;
+    try {
+      return await this.withRequestTimeout((signal) => check(identity, signal), false);
+    } catch (error) {
+      this.logger.warn(`${this.identity} could not tell whether ${identity} is a live candidate: ${asError(error).message}`);
+      return undefined;
+    }
   }
 
   /**
@@ -420,8 +458,8 @@ export class LeaderElector {
    * untaken before this term (it would come straight back after each expiry). Whether it began one.
    */
   private followPreference(state: TermState, snapshot: LeaseSnapshot): boolean {
-    const preferred = (snapshot.object.spec as { preferredHolder?: unknown } | undefined)?.preferredHolder;
-    if (typeof preferred !== 'string' || preferred === '' || preferred === this.identity || state.handingTo !== undefined) return false;
+    const preferred = preferredHolder(snapshot);
+    if (preferred === undefined || preferred === this.identity || state.handingTo !== undefined) return false;
     if (preferred === state.declinedPreference) return false;
     state.handingTo = preferred;
     this.logger.log(`${this.lock.description} prefers ${preferred} (spec.preferredHolder): ${this.identity} hands it over once its work settled`);
@@ -524,6 +562,7 @@ export class LeaderElector {
   // ---- the loop ----
 
   private async runLoop(): Promise<void> {
+    if (this.candidacy) await this.announce(this.candidacy);
     while (!this.stopping) {
       const now = this.clock.now();
       const ending = this.settling ?? this.unsettledWork;
@@ -541,6 +580,33 @@ export class LeaderElector {
       const waiting = this.settling ?? this.unsettledWork ?? (this.standby && !this.current);
       await this.sleepUntil(waiting ? Infinity : Math.max(this.nextAttemptAt, this.holdOffUntil));
     }
+  }
+
+  /**
+   * Announces the candidacy before any attempt, retrying with backoff while it fails (RBAC, an
+   * apiserver that is down): without it the controller would never name us, and without the
+   * controller's naming we never lead. A cluster that does not serve it runs the ordinary election.
+   */
+  private async announce(candidacy: Candidacy): Promise<void> {
+    let backoff = this.options.retryPeriod;
+    while (!this.stopping) {
+      try {
+        this.coordinated = await candidacy.start();
+        this.logger.log(this.coordinated
+          ? `${this.identity} is a candidate for ${this.lock.description} (${candidacy.description}): it leads when the apiserver names it`
+          : `${this.identity}: the apiserver does not coordinate elections (${candidacy.description} is not served), so ${this.lock.description} runs the ordinary election`);
+        return;
+      } catch (error) {
+        this.emitError('acquire', asError(error));
+        await this.sleepUntil(this.clock.now() + backoff);
+        backoff = Math.min(2 * backoff, MAX_ANNOUNCE_BACKOFF_MS);
+      }
+    }
+  }
+
+  /** Whether this instance runs coordinated leader election (its candidacy was announced). */
+  get isCoordinated(): boolean {
+    return this.coordinated;
   }
 
   private sleepUntil(at: number): Promise<void> {
@@ -611,6 +677,9 @@ export class LeaderElector {
   private nextFollowerAttempt(): number {
     const now = this.clock.now();
     const poll = now + this.jitteredRetry();
+    // Coordinated, a Lease that does not name us never becomes ours by expiring: the watch tells of the controller's naming.
+    const snapshot = this.observed?.snapshot;
+    if (this.coordinated && snapshot?.record.holderIdentity !== this.identity) return this.watcher.healthy ? Infinity : poll;
     const takeoverAt = this.takeoverAt();
     const expiry = takeoverAt === -Infinity ? undefined : takeoverAt + this.random() * EXPIRY_SPREAD_MS;
     if (!this.watcher.healthy) return expiry === undefined ? poll : Math.min(poll, expiry);
@@ -633,7 +702,16 @@ export class LeaderElector {
 
   /** Someone else's: held by another identity, by an unreadable holder, or by our name in a term we did not write. */
   private heldByOther(snapshot: LeaseSnapshot): boolean {
-    return !snapshot.free && !(this.lastTerm !== undefined && sameTerm(snapshot.record, this.lastTerm)) && !this.handedToUs(snapshot);
+    return !snapshot.free && !(this.lastTerm !== undefined && sameTerm(snapshot.record, this.lastTerm)) && !this.handedToUs(snapshot) &&
+      !this.namedForUs(snapshot);
+  }
+
+  /**
+   * Coordinated: the controller named us (it writes no acquireTime; every term an elector begins has
+   * one). Ours to take at once, once the holders it replaced had their lease: see takeoverAt().
+   */
+  private namedForUs(snapshot: LeaseSnapshot): boolean {
+    return this.coordinated && !snapshot.free && snapshot.record.holderIdentity === this.identity && snapshot.record.acquireTime === undefined;
   }
 
   /**
@@ -734,7 +812,8 @@ export class LeaderElector {
         // A renewal never starts a new term in passing.
         if (leading) return { kind: 'held', holder: undefined };
         this.observe(undefined);
-        if (this.clock.now() < this.takeoverAt()) return { kind: 'held', holder: undefined };
+        // Coordinated, only the controller creates it.
+        if (this.coordinated || this.clock.now() < this.takeoverAt()) return { kind: 'held', holder: undefined };
         const sentAt = this.clock.now();
         const { result: created, waitUntil } = await this.takeoverWrite(this.newTermRecord(undefined, wallNow), (record) => this.lock.create(record, signal));
         this.remember(created);
@@ -755,7 +834,8 @@ export class LeaderElector {
       }
       // A record naming us is ours to take at once only if it is the last term this process won;
       // any other is someone else's (a process sharing our identity) and must expire first.
-      if (this.clock.now() < this.takeoverAt()) return { kind: 'held', holder };
+      // Coordinated, a Lease that does not name us is never ours: the controller names the leader.
+      if ((this.coordinated && holder !== this.identity) || this.clock.now() < this.takeoverAt()) return { kind: 'held', holder };
       const sentAt = this.clock.now();
       // A handover to someone else that we waited out, or one its writer never landed: that candidate did not get it.
       const declined = handover(snapshot) && holder !== this.identity ? holder : handoverIntent(snapshot);
@@ -1089,19 +1169,20 @@ export class LeaderElector {
    * Under releaseOnStop false the lease is kept as it is and only annotations still unwritten are
    * written. Retries on conflict.
    */
-  private async release(term: LeaseRecord, to?: string): Promise<void> {
+  /** `toPreferred`: hand over to the candidate spec.preferredHolder names, if any, rather than release (coordinated, on stop). */
+  private async release(term: LeaseRecord, to?: string, toPreferred = false): Promise<void> {
     try {
-      await this.releaseOnce(term, to);
+      await this.releaseOnce(term, to, toPreferred);
     } finally {
       this.dropStaged(term);
     }
   }
 
   /** With `to`: hands the lease over to that candidate instead, in a new term written for it. */
-  private async releaseOnce(term: LeaseRecord, to?: string): Promise<void> {
+  private async releaseOnce(term: LeaseRecord, to?: string, toPreferred = false): Promise<void> {
     const carried = this.carried(term);
     const unwritten = carried !== undefined && carried.seq > carried.staged.written;
-    if (this.unsettledWork || !(this.options.releaseOnStop || unwritten || to !== undefined)) return;
+    if (this.unsettledWork || !(this.options.releaseOnStop || unwritten || to !== undefined || toPreferred)) return;
     const deadline = this.clock.now() + this.options.renewDeadline;
     // Always a fresh read, never the cached version: after a pause, or an etcd restore that reused
     // resourceVersions, the version we last wrote may now name someone else's term.
@@ -1112,11 +1193,16 @@ export class LeaderElector {
           basedOn ??= await this.lock.get(signal);
           if (!basedOn || !sameTerm(basedOn.record, term)) return undefined;
           const now = this.clock.wallNow();
+          // The controller's choice, made as our candidacy was withdrawn: the one it would name next anyway.
+          const preferred = preferredHolder(basedOn);
+          if (to === undefined && toPreferred && preferred !== undefined && preferred !== this.identity) to = preferred;
           if (to !== undefined) {
             const successorTerm = { ...basedOn.record, holderIdentity: to, leaseDurationSeconds: this.leaseSeconds, acquireTime: now, renewTime: now,
               leaseTransitions: basedOn.record.leaseTransitions + 1 };
             const marker = JSON.stringify({ from: this.identity, term: basedOn.record.leaseTransitions });
-            return this.writeCarrying(successorTerm, basedOn, signal, carried, { [HANDOVER_ANNOTATION]: marker, [HANDOVER_INTENT_ANNOTATION]: null });
+            // A preference the handover fulfils goes: client-go's coordinated elector does not renew a Lease that still has one.
+            const base = preferred === to ? withoutPreference(basedOn) : basedOn;
+            return this.writeCarrying(successorTerm, base, signal, carried, { [HANDOVER_ANNOTATION]: marker, [HANDOVER_INTENT_ANNOTATION]: null });
           }
           const record = this.options.releaseOnStop
             ? { ...basedOn.record, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now }
@@ -1144,6 +1230,8 @@ export class LeaderElector {
     this.wake?.();
     this.watcher.close();
     await loop;
+    // Withdrawn while the term ends, before any release: the controller must not name us again.
+    const withdrawn = this.withdraw();
     // A term already ending (stepDown, a loss) finishes first, a current one ends now; either way its
     // work settles before any release. Checked until neither is left: ending one can start the other.
     let settled = true;
@@ -1151,8 +1239,13 @@ export class LeaderElector {
       if (this.settling) await this.settling;
       else settled = await this.endTerm(this.current!, 'stopped');
     }
+    await withdrawn;
+    if (to !== undefined && settled && this.lastTerm && await this.isLive(to) === false) {
+      this.logger.warn(`${this.identity} does not hand ${this.lock.description} over to ${to}, which is not a live candidate: it releases it instead`);
+      to = undefined;
+    }
     // Also covers a term that ended earlier without its release, and one won as stop() was called.
-    if (settled && this.lastTerm) await this.release(this.lastTerm, to);
+    if (settled && this.lastTerm) await this.release(this.lastTerm, to, this.coordinated);
     this.dropStaged();
     this.running = false;
     this.lock.close?.();
@@ -1160,6 +1253,15 @@ export class LeaderElector {
     this.leadershipSubject.complete();
     this.leaderSubject.complete();
     this.eventSubject.complete();
+  }
+
+  private async withdraw(): Promise<void> {
+    if (!this.candidacy) return;
+    try {
+      await this.candidacy.stop();
+    } catch (error) {
+      this.emitError('release', asError(error));
+    }
   }
 
   // ---- watch ----
@@ -1195,7 +1297,7 @@ export class LeaderElector {
     }
     this.remember(snapshot);
     // Released: race for it now (or once the holders it replaced had their lease). Renewed by someone: sleep until the new expiry.
-    this.nextAttemptAt = snapshot.free || this.handedToUs(snapshot)
+    this.nextAttemptAt = (snapshot.free && !this.coordinated) || this.handedToUs(snapshot) || this.namedForUs(snapshot)
       ? Math.max(this.clock.now(), this.takeoverAt()) + this.random() * EXPIRY_SPREAD_MS
       : this.nextFollowerAttempt();
     this.wake?.();
@@ -1244,6 +1346,18 @@ function handoverIntent(snapshot: LeaseSnapshot): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** spec.preferredHolder, when it names someone. */
+function preferredHolder(snapshot: LeaseSnapshot): string | undefined {
+  const preferred = (snapshot.object.spec as { preferredHolder?: unknown } | undefined)?.preferredHolder;
+  return typeof preferred === 'string' && preferred !== '' ? preferred : undefined;
+}
+
+/** The snapshot as a base for a write that removes spec.preferredHolder (an update keeps what its base has). */
+function withoutPreference(snapshot: LeaseSnapshot): LeaseSnapshot {
+  const { preferredHolder: _, ...spec } = snapshot.object.spec ?? {};
+  return { ...snapshot, object: { ...snapshot.object, spec } };
 }
 
 /** `after` is `before`'s holder handing its term over (its own write, after its work settled): as good as its release. */

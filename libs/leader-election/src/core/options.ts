@@ -1,4 +1,5 @@
 /** LeaderElector options, their defaults, and validation that reports every problem at once. */
+import { resolveCoordinatedOptions, type CoordinatedOptions } from './candidacy.js';
 
 /** What happens after this instance loses leadership without having asked to. */
 export type LossPolicy = 'exit' | 'rejoin';
@@ -31,6 +32,13 @@ export interface LeaderElectorOptions extends LeaderElectorTimings {
   lossPolicy?: LossPolicy;
   /** How long to wait for a term's work to settle after its signal aborts, in milliseconds. Default 30000. */
   settleTimeout?: number;
+  /**
+   * Coordinated leader election (Kubernetes' KEP-4355): announce this candidate with these versions
+   * and lead only when the apiserver's controller names it. Needs a Candidacy (createLeaderElector
+   * and the Nest module build the LeaseCandidate one); where the cluster does not serve
+   * LeaseCandidates the ordinary election runs. Default: the ordinary election.
+   */
+  coordinated?: CoordinatedOptions;
 }
 
 export interface ResolvedElectorOptions {
@@ -43,6 +51,7 @@ export interface ResolvedElectorOptions {
   releaseOnStop: boolean;
   lossPolicy: LossPolicy;
   settleTimeout: number;
+  coordinated: Required<CoordinatedOptions> | undefined;
 }
 
 export const DEFAULT_TIMINGS = { leaseDuration: 15_000, renewDeadline: 10_000, retryPeriod: 2_000 } as const;
@@ -118,9 +127,10 @@ export function resolveElectorOptions(options: LeaderElectorOptions): ResolvedEl
   if (typeof releaseOnStop !== 'boolean') {
     problems.push(`releaseOnStop must be true or false, got ${JSON.stringify(releaseOnStop)}`);
   }
+  const coordinated = resolveCoordinatedOptions(options.coordinated, problems);
   if (problems.length > 0) throw new InvalidElectorOptionsError(problems);
   return {
-    leaseName, namespace, identity, releaseOnStop, lossPolicy,
+    leaseName, namespace, identity, releaseOnStop, lossPolicy, coordinated,
     leaseDuration: leaseDuration!, renewDeadline: renewDeadline!, retryPeriod: retryPeriod!, settleTimeout: settleTimeout!,
   };
 }

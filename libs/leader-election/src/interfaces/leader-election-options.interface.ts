@@ -21,7 +21,7 @@ export interface ElectionOptions extends Omit<LeaderElectorOptions, 'namespace' 
  * leads about M / N of them. Its Leases are `<set>-<election>`, and each replica's member Lease
  * `<set>-member-<identity>`. Inherits the default election's options and overrides what it sets.
  */
-export interface ElectionSetModuleOptions extends Partial<Omit<ElectionOptions, 'leaseName' | 'releaseOnStop'>> {
+export interface ElectionSetModuleOptions extends Partial<Omit<ElectionOptions, 'leaseName' | 'releaseOnStop' | 'coordinated'>> {
   /** The elections: a count n for the names `0` … `n-1`, or a list of names. */
   elections: number | string[];
 }

@@ -1,10 +1,12 @@
 /** The short way to an elector on a real cluster, for plain Node programs. */
 import type { KubeConfig } from '@kubernetes/client-node';
 import { LeaderElector, type LeaderElectorDependencies } from '../core/leader-elector.js';
-import type { LeaderElectorOptions } from '../core/options.js';
+import { resolveElectorOptions, type LeaderElectorOptions } from '../core/options.js';
 import { defaultNamespace, loadKubeConfig } from './kube-config.js';
+import { KubernetesLeaseCandidate } from './kubernetes-lease-candidate.js';
 import { KubernetesLeaseLock } from './kubernetes-lease-lock.js';
 import { resolveIdentity } from './pod.js';
+import { podLiveness } from './rollout.js';
 
 /** Where an election on a cluster runs, each defaulted from the pod it runs in. */
 export interface KubernetesPlacement {
@@ -25,8 +27,13 @@ export function createLeaderElector(
   const kubeConfig = loadKubeConfig(options.kubeConfig);
   const namespace = options.namespace || defaultNamespace(kubeConfig) || '';
   const { kubeConfig: _, ...electorOptions } = options;
-  return new LeaderElector(
-    { ...electorOptions, namespace, identity: resolveIdentity(options.identity, dependencies.logger ?? console) },
-    { ...dependencies, lock: new KubernetesLeaseLock(kubeConfig, options.leaseName, namespace) },
-  );
+  const logger = dependencies.logger ?? console;
+  const resolved = resolveElectorOptions({ ...electorOptions, namespace, identity: resolveIdentity(options.identity, logger) });
+  const { identity, leaseName, coordinated } = resolved;
+  return new LeaderElector(resolved, {
+    liveness: podLiveness(kubeConfig, namespace, identity),
+    ...coordinated ? { candidacy: new KubernetesLeaseCandidate(kubeConfig, namespace, identity, leaseName, coordinated, logger) } : {},
+    ...dependencies,
+    lock: new KubernetesLeaseLock(kubeConfig, leaseName, namespace),
+  });
 }

@@ -4,10 +4,11 @@
 export { createElectionSet, type KubernetesElectionSetOptions } from './create-election-set.js';
 export { createLeaderElector, type KubernetesElectorOptions, type KubernetesPlacement } from './create-leader-elector.js';
 export { defaultNamespace, KubeConfigError, loadKubeConfig } from './kube-config.js';
+export { KubernetesLeaseCandidate } from './kubernetes-lease-candidate.js';
 export { KubernetesLeaseDirectory } from './kubernetes-lease-directory.js';
 export { KubernetesLeaseLock } from './kubernetes-lease-lock.js';
 export { attachLeaderLabel, type LeaderLabelOptions } from './leader-label.js';
 export { attachLeaderEvents } from './lease-events.js';
 export { resolveIdentity } from './pod.js';
-export { electionSetRoleRule, eventsRoleRule, leaderLabelRoleRule, leaseRoleRule, rolloutRoleRule, type RoleRule } from './rbac.js';
-export { chooseRolloutSuccessor, RolloutSuccessorError } from './rollout.js';
+export { electionSetRoleRule, eventsRoleRule, leaderLabelRoleRule, leaseCandidateRoleRule, leaseRoleRule, rolloutRoleRule, type RoleRule } from './rbac.js';
+export { chooseRolloutSuccessor, podLiveness, RolloutSuccessorError } from './rollout.js';

@@ -10,7 +10,7 @@ import {
 import { ApiError, LeaseClient } from './lease-client.js';
 import { describeRule, electionSetRoleRule, leaseRoleRule } from './rbac.js';
 
-function apiMessage(body: unknown): string | undefined {
+export function apiMessage(body: unknown): string | undefined {
   if (typeof body !== 'string') return undefined;
   try {
     const message = (JSON.parse(body) as { message?: unknown }).message;

@@ -24,6 +24,15 @@ export function electionSetRoleRule(): RoleRule {
   return { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['delete'] };
 }
 
+/**
+ * Coordinated leader election (the `coordinated` option): this instance's LeaseCandidate, created,
+ * renewed when the controller pings it (watched), deleted on stop; get also reads another
+ * candidate's before a handover to it.
+ */
+export function leaseCandidateRoleRule(): RoleRule {
+  return { apiGroups: ['coordination.k8s.io'], resources: ['leasecandidates'], verbs: ['get', 'create', 'update', 'watch', 'delete'] };
+}
+
 /** Kubernetes Events on the Lease (the `events` option, on by default). */
 export function eventsRoleRule(): RoleRule {
   return { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create'] };

@@ -44,6 +44,37 @@ function readySince(pod: PodObject): number | undefined {
 export class RolloutSuccessorError extends Error {}
 
 /**
+ * Whether `identity` is a live candidate, told from pods, for a handover outside coordinated mode:
+ * a Ready pod of that name is, a pod that is not Ready (or terminating) is not, and so is a name
+ * with no pod while this instance itself runs in a pod of its identity's name. undefined when pods
+ * do not tell (identities are not pod names, or reading pods is not allowed: rolloutRoleRule()).
+ */
+export function podLiveness(kubeConfig: KubeConfig, namespace: string, self: string): (identity: string, signal: AbortSignal) => Promise<boolean | undefined> {
+  const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`;
+  const read = async (client: LeaseClient, name: string, signal: AbortSignal): Promise<PodObject | undefined> => {
+    try {
+      return JSON.parse(await client.request('GET', `${path}/${encodeURIComponent(name)}`, undefined, signal)) as PodObject;
+    } catch (error) {
+      if (error instanceof ApiError && error.statusCode === 404) return undefined;
+      throw error;
+    }
+  };
+  return async (identity, signal) => {
+    const client = LeaseClient.for(kubeConfig);
+    try {
+      const pod = await read(client, identity, signal);
+      if (pod) return readySince(pod) !== undefined;
+      return await read(client, self, signal) ? false : undefined;
+    } catch (error) {
+      if (error instanceof ApiError && error.statusCode === 403) return undefined;
+      throw error;
+    } finally {
+      client.release();
+    }
+  };
+}
+
+/**
  * The pod to hand leadership to as `podName` shuts down, or undefined when there is none (no other
  * Ready pod of its workload, or the pod belongs to none). Of the candidates, those of another
  * revision first, then the one Ready longest (its caches warmest), then by name.

@@ -124,7 +124,8 @@ export class InMemoryLeaseLock implements LeaseLock {
       if (current.resourceVersion !== basedOn.resourceVersion) {
         throw new LockError('conflict', `${this.description} changed since ${basedOn.resourceVersion}`, { status: 409 });
       }
-      return this.store.put({ ...current.object.spec, ...recordToSpec(record, formatMicroTime) }, annotations);
+      // A PUT of the object as read (the same version): what the writer left out of it, it removes.
+      return this.store.put({ ...basedOn.object.spec, ...recordToSpec(record, formatMicroTime) }, annotations);
     });
   }
 
