@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  CoordinationV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api, type RbacV1Subject, type V1PolicyRule,
+  CoordinationV1Api, CoordinationV1beta1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api, type RbacV1Subject, type V1PolicyRule,
 } from '@kubernetes/client-node';
 import type { ClusterInfo } from './control-plane.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
@@ -36,6 +36,11 @@ export class TestCluster {
 
   get coordination(): CoordinationV1Api {
     return this.admin.makeApiClient(CoordinationV1Api);
+  }
+
+  /** LeaseCandidates: served only with coordinated leader election on (the integration control plane has it). */
+  get coordinationBeta(): CoordinationV1beta1Api {
+    return this.admin.makeApiClient(CoordinationV1beta1Api);
   }
 
   get rbac(): RbacAuthorizationV1Api {

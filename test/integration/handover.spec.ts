@@ -4,7 +4,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { HANDOVER_ANNOTATION, LeaderElector } from 'nestjs-lease-election/core';
-import { KubernetesLeaseLock, leaseRoleRule } from 'nestjs-lease-election/kubernetes';
+import { createLeaderElector, KubernetesLeaseLock, leaseRoleRule, rolloutRoleRule } from 'nestjs-lease-election/kubernetes';
 import { ensureClientGoPeer } from '../harness/binaries.ts';
 import { waitFor } from '../harness/eventually.ts';
 import { nextLine, Replica } from '../harness/replicas.ts';
@@ -115,7 +115,36 @@ describe('leadership that moves on purpose', () => {
     assertNoOverlap([a, b]);
   });
 
-  it('spec.preferredHolder set by hand moves leadership to that candidate, and renewals keep it', async () => {
+  it('identities that are Pods: a handover to a Pod that is not Ready, or to a name with no Pod, is refused; to a Ready one it goes', async () => {
+    const podUser = await cluster.mintUser(namespace, 'pod-reader');
+    await cluster.grant(namespace, 'pod-reader', podUser.subject, [leaseRoleRule(), rolloutRoleRule()]);
+    const pod = async (name: string, ready: boolean): Promise<void> => {
+      await cluster.core.createNamespacedPod({ namespace, body: { metadata: { name }, spec: { containers: [{ name: 'app', image: 'example' }] } } });
+      const current = await cluster.core.readNamespacedPod({ name, namespace });
+      await cluster.core.replaceNamespacedPodStatus({ name, namespace, body: { ...current,
+        status: { phase: 'Running', conditions: [{ type: 'Ready', status: ready ? 'True' : 'False', lastTransitionTime: new Date() }] } } });
+    };
+    await pod('pod-a', true);
+    await pod('pod-b', true);
+    await pod('pod-starting', false);
+    const electors = ['pod-a', 'pod-b'].map((identity) => createLeaderElector({ kubeConfig: podUser.kubeConfig, namespace, leaseName: 'to-pods', identity,
+      lossPolicy: 'rejoin', ...TIMINGS }, { logger: silent, exit: () => {} }));
+    try {
+      electors[0]!.start();
+      await waitFor('pod-a to lead', () => electors[0]!.isLeader());
+      electors[1]!.start();
+      await waitFor('pod-b to see pod-a', () => electors[1]!.leader === 'pod-a');
+      await expect(electors[0]!.stepDown({ to: 'pod-starting' })).rejects.toThrow('pod-starting is not a live candidate for lease');
+      await expect(electors[0]!.stepDown({ to: 'no-such-pod' })).rejects.toThrow('(no Ready pod of that name)');
+      expect(electors[0]!.isLeader()).toBe(true);
+      await electors[0]!.stepDown({ to: 'pod-b' });
+      await waitFor('pod-b to lead', () => electors[1]!.isLeader());
+    } finally {
+      await Promise.all(electors.map((elector) => elector.stop()));
+    }
+  });
+
+  it('spec.preferredHolder set by hand moves leadership to that candidate; the handover clears the preference it fulfils', async () => {
     const a = contender('a', 'preferred');
     await waitFor('a to lead', () => a.elector.isLeader());
     const b = contender('b', 'preferred');
@@ -129,7 +158,10 @@ describe('leadership that moves on purpose', () => {
     await new Promise((resolve) => setTimeout(resolve, 2 * TIMINGS.leaseDuration));
     expect(b.elector.isLeader()).toBe(true);
     expect(c.spans).toHaveLength(0);
-    expect((await lease('preferred')).spec).toMatchObject({ holderIdentity: 'b', preferredHolder: 'b', strategy: 'OldestEmulationVersion' });
+    const spec = (await lease('preferred')).spec!;
+    expect(spec).toMatchObject({ holderIdentity: 'b', strategy: 'OldestEmulationVersion' });
+    // client-go's coordinated elector does not renew a Lease that still prefers anyone.
+    expect(spec.preferredHolder).toBeUndefined();
     assertNoOverlap([a, b, c]);
   });
 });

@@ -33,6 +33,7 @@ export class AppModule {
           metrics: true,
           sets: config.shards ? { shards: { elections: config.shards } } : undefined,
           handoverOnShutdown: config.handoverOnShutdown ?? false,
+          coordinated: config.coordinated === undefined ? undefined : { binaryVersion: config.coordinated },
           extensions: schedule ? [leaderSchedule({ missed: schedule })] : [],
         }),
       ],

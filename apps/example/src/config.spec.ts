@@ -19,6 +19,12 @@ describe('example flags', () => {
     }
   });
 
+  it('--coordinated: off by default, the version from the flag or COORDINATED_VERSION', () => {
+    expect(parseConfig([], {}).coordinated).toBeUndefined();
+    expect(parseConfig(['--coordinated', '1.4.2'], {}).coordinated).toBe('1.4.2');
+    expect(parseConfig([], { COORDINATED_VERSION: '1.5.0' }).coordinated).toBe('1.5.0');
+  });
+
   it('--handover-on-shutdown: off by default, rollout from the flag or HANDOVER_ON_SHUTDOWN', () => {
     expect(parseConfig([], {}).handoverOnShutdown).toBeUndefined();
     expect(parseConfig(['--handover-on-shutdown', 'rollout'], {}).handoverOnShutdown).toBe('rollout');

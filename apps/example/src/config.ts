@@ -23,6 +23,8 @@ export interface ExampleConfig {
   shards?: number;
   /** 'rollout': on SIGTERM hand leadership to a Ready pod of the newest revision instead of releasing it. */
   handoverOnShutdown?: 'rollout';
+  /** Coordinated leader election: this binaryVersion (and emulationVersion) in a LeaseCandidate; off when undefined. */
+  coordinated?: string;
 }
 
 export const TICK_STYLES = ['signal', 'valid', 'ignore'] as const;
@@ -53,7 +55,11 @@ export const USAGE = `usage: example [flags]
                                     replicas, each leader working on its shards (env SHARDS; default off)
   --handover-on-shutdown rollout    on SIGTERM, hand leadership to a Ready pod of the same Deployment, of
                                     another revision first, instead of releasing it; needs pods get and list
-                                    (env HANDOVER_ON_SHUTDOWN; default off)`;
+                                    (env HANDOVER_ON_SHUTDOWN; default off)
+  --coordinated VERSION             coordinated leader election: announce a LeaseCandidate with this binary
+                                    and emulation version (semver, e.g. 1.4.2) and lead only when the apiserver
+                                    names this instance; needs leasecandidates in the Role (env COORDINATED_VERSION;
+                                    default off)`;
 
 function oneOf<T extends string>(flag: string, allowed: readonly T[], value: string | undefined): T | undefined {
   if (value === undefined || (allowed as readonly string[]).includes(value)) return value as T | undefined;
@@ -87,6 +93,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ExampleConf
       'tick-style': { type: 'string' },
       shards: { type: 'string' },
       'handover-on-shutdown': { type: 'string' },
+      coordinated: { type: 'string' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -115,5 +122,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ExampleConf
     tickStyle: oneOf('tick-style', TICK_STYLES, values['tick-style'] ?? (env.TICK_STYLE || undefined)) ?? 'signal',
     shards: shardsText === undefined ? undefined : Number(shardsText),
     handoverOnShutdown: oneOf('handover-on-shutdown', ['rollout'] as const, values['handover-on-shutdown'] ?? (env.HANDOVER_ON_SHUTDOWN || undefined)),
+    coordinated: values.coordinated ?? (env.COORDINATED_VERSION || undefined),
   };
 }

@@ -90,7 +90,7 @@ export function resolveModuleOptions(options: LeaderElectionModuleOptions, backe
     if ((overrides as { coordinated?: unknown }).coordinated !== undefined) {
       problems.push(`${prefix}coordinated is not supported for sets: their elections are shared out by the set, not by the apiserver's controller`);
     }
-    const { leaseName: _lease, releaseOnStop: _release, coordinated: _c, workErrorPolicy = 'restart', elections: members, ...electorOptions } = { ...setBase, ...overrides };
+    const { leaseName: _lease, releaseOnStop: _release, workErrorPolicy = 'restart', elections: members, ...electorOptions } = { ...setBase, ...overrides };
     const namespace = electorOptions.namespace || backend.defaultNamespace() || '';
     if (!WORK_ERROR_POLICIES.includes(workErrorPolicy)) {
       problems.push(`${prefix}workErrorPolicy must be 'restart' or 'step-down', got ${JSON.stringify(workErrorPolicy)}`);

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -152,7 +153,7 @@ func envInt(name string, fallback int) int {
 }
 
 func main() {
-	var kubeconfig, id, leaseName, namespace, lossPolicy, schedule string
+	var kubeconfig, id, leaseName, namespace, lossPolicy, schedule, coordinated string
 	var port, tickWorkMs int
 	var leaseDuration, renewDeadline, retryPeriod float64
 	flag.StringVar(&kubeconfig, "kube-config", os.Getenv("KUBECONFIG"), "kubeconfig path")
@@ -174,6 +175,7 @@ func main() {
 	flag.IntVar(&leases, "leases", 0, "benchmark: hold this many Leases (<lease-name>-0 …) in this one process, print one JSON line and exit")
 	flag.Float64Var(&window, "window", 30, "benchmark: seconds of renewals to measure with --leases")
 	var shards int
+	flag.StringVar(&coordinated, "coordinated", os.Getenv("COORDINATED_VERSION"), "coordinated leader election: publish a LeaseCandidate with this binary and emulation version and lead only when the apiserver names this candidate")
 	flag.IntVar(&shards, "shards", 0, "campaign for every one of this many Leases, shards-0 …, in this one process (apps/example --shards)")
 	flag.Parse()
 	klog.SetOutput(os.Stderr)
@@ -211,6 +213,18 @@ func main() {
 		LockConfig: resourcelock.ResourceLockConfig{Identity: id},
 	}}
 	health := leaderelection.NewLeaderHealthzAdaptor(20 * time.Second)
+	if coordinated != "" {
+		// As kube-controller-manager does: the candidate is announced, then the elector only renews a Lease that names it.
+		candidate, waiter, err := leaderelection.NewCandidate(client, namespace, id, leaseName, coordinated, coordinated, coordinationv1.OldestEmulationVersion)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "lease candidate: %v\n", err)
+			os.Exit(2)
+		}
+		candidateCtx, stopCandidate := context.WithCancel(context.Background())
+		defer stopCandidate()
+		go candidate.Run(candidateCtx)
+		waiter.WaitForCacheSync(candidateCtx.Done())
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	signals := make(chan os.Signal, 1)
@@ -247,6 +261,7 @@ func main() {
 			RenewDeadline:   seconds(renewDeadline),
 			RetryPeriod:     seconds(retryPeriod),
 			ReleaseOnCancel: true,
+			Coordinated:     coordinated != "",
 			WatchDog:        health,
 			Name:            leaseName,
 			Callbacks: leaderelection.LeaderCallbacks{
