@@ -87,6 +87,16 @@ describe('LeaderElectionModule on the testing kit', () => {
       /sets\.Shards: the set's name "Shards" must be[\s\S]*sets\.Shards: elections must be a count[\s\S]*sets\.ok: retryPeriod must be greater than 0/);
   });
 
+  it('refuses two coordinated elections in one namespace, and coordinated sets, with the problem named; a coordinated default does not reach sets', async () => {
+    const coordinated = { binaryVersion: '1.2.3' };
+    await expect(boot([], { coordinated, elections: { jobs: { leaseName: 'jobs' } } })).rejects.toThrow(
+      'elections "default" and "jobs" are both coordinated in namespace default');
+    await expect(boot([], { elections: { jobs: { leaseName: 'jobs', coordinated } }, sets: { shards: { elections: 2, coordinated } as never } })).rejects.toThrow(
+      'sets.shards: coordinated is not supported for sets');
+    const { app } = await boot([], { coordinated, elections: { jobs: { leaseName: 'jobs', coordinated: undefined } }, sets: { shards: { elections: 2 } } });
+    await app.close();
+  });
+
   it("a method that throws under onError 'step-down' gives the lease up", async () => {
     @Injectable()
     class Fragile {

@@ -60,13 +60,16 @@ export function resolveCoordinatedOptions(value: unknown, problems: string[]): R
   return problems.length === before ? { binaryVersion, emulationVersion, strategy } : undefined;
 }
 
-/** Orders major.minor.patch numerically (pre-releases below their release, as semver does; their tags are not compared). */
+/** A version's major, minor and patch, then 1 for a release or 0 for a pre-release (which sorts below it). */
+function versionParts(version: string): number[] {
+  const [core = ''] = version.split(/[-+]/, 1);
+  const pre = /^[^+]*-/.test(version);
+  return [...core.split('.').map(Number), pre ? 0 : 1];
+}
+
+/** Orders versions numerically (pre-releases below their release, as semver does; their tags are not compared). */
 function compareVersions(a: string, b: string): number {
-  const parts = (version: string): number[] => {
-    const [core = '', pre] = version.split(/[-+]/, 2);
-    return [...core.split('.').map(Number), pre === undefined || version.indexOf('-') < 0 ? 1 : 0];
-  };
-  const [x, y] = [parts(a), parts(b)];
+  const [x, y] = [versionParts(a), versionParts(b)];
   for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
   return 0;
 }

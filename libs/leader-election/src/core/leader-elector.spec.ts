@@ -600,33 +600,33 @@ describe('LeaderElector', () => {
     });
   });
 
-  describe('coordinated leader election (a candidacy)', () => {
-    /** A candidacy as the tests drive it: announced at once unless told otherwise; the live set answers isLive(). */
-    function candidacy(live: Set<string> = new Set(), served = true): Candidacy & { calls: string[]; failures: number } {
-      const calls: string[] = [];
-      const fake = {
-        description: 'fake candidacy', calls, failures: 0,
-        start: async () => {
-          calls.push('start');
-          if (fake.failures > 0) {
-            fake.failures--;
-            throw new Error('not allowed to create leasecandidates');
-          }
-          return served;
-        },
-        stop: async () => { calls.push(`stop (holder ${JSON.stringify(store.holder)})`); },
-        isLive: async (identity: string) => live.has(identity),
-      };
-      return fake;
-    }
-    /** The controller names `identity`, as the apiserver's does: holder, a 5 s lease, no acquireTime, no preference. */
-    function name(identity: string): void {
-      const spec = { ...store.snapshot()?.object.spec };
-      delete spec.acquireTime;
-      delete spec.preferredHolder;
-      store.put({ ...spec, holderIdentity: identity, leaseDurationSeconds: 5, renewTime: formatMicroTime(new Date()), strategy: 'OldestEmulationVersion' });
-    }
+  /** A candidacy as the tests drive it: announced at once unless told otherwise; the live set answers isLive(). */
+  function candidacy(live: Set<string> = new Set(), served = true): Candidacy & { calls: string[]; failures: number } {
+    const calls: string[] = [];
+    const fake = {
+      description: 'fake candidacy', calls, failures: 0,
+      start: async () => {
+        calls.push('start');
+        if (fake.failures > 0) {
+          fake.failures--;
+          throw new Error('not allowed to create leasecandidates');
+        }
+        return served;
+      },
+      stop: async () => { calls.push(`stop (holder ${JSON.stringify(store.holder)})`); },
+      isLive: async (identity: string) => live.has(identity),
+    };
+    return fake;
+  }
+  /** The controller names `identity`, as the apiserver's does: holder, a 5 s lease, no acquireTime, no preference. */
+  function name(identity: string): void {
+    const spec = { ...store.snapshot()?.object.spec };
+    delete spec.acquireTime;
+    delete spec.preferredHolder;
+    store.put({ ...spec, holderIdentity: identity, leaseDurationSeconds: 5, renewTime: formatMicroTime(new Date()), strategy: 'OldestEmulationVersion' });
+  }
 
+  describe('coordinated leader election (a candidacy)', () => {
     it('takes neither a missing nor a free Lease, only one the controller names it in, at once and with a token of its own', async () => {
       setup();
       const a = start(candidate('a', {}, () => 0.5, { candidacy: candidacy() }));

@@ -85,7 +85,7 @@ export class KubernetesLeaseCandidate implements Candidacy {
       if (existing.spec?.leaseName !== this.leaseName) {
         throw new Error(`${this.description} already stands for Lease ${existing.spec?.leaseName}, and spec.leaseName cannot change: the controller ` +
           `names the leader by its LeaseCandidate's name, so an identity can be a candidate in one coordinated election per namespace. ` +
-          `Give the election of Lease ${this.leaseName} an identity of its own, or delete that LeaseCandidate if nothing uses it`);
+          `Give the election of Lease ${this.leaseName} an identity of its own, or delete that LeaseCandidate if nothing uses it`, { cause: error });
       }
       this.latest = await this.put({ ...existing, spec: { ...existing.spec, ...this.announced(), renewTime: formatMicroTime(new Date()) } });
     }
