@@ -14,8 +14,13 @@ export interface Candidacy {
    * elector then runs the ordinary election. Rejects with an error a person can act on (RBAC, a clash).
    */
   start(): Promise<boolean>;
-  /** Withdraws the candidate, before the elector gives its lease up, so the controller names another. */
+  /**
+   * Withdraws the candidate, so the controller names another: before the elector gives its lease up,
+   * and while it may not lead (sitting out a step-down, work that outlived its term). start() again after.
+   */
   stop(): Promise<void>;
+  /** Optional: release connections once the elector has stopped. */
+  close?(): void;
   /**
    * Whether `identity` is a live candidate of this election now (it answers pings), for a handover
    * to it. undefined when that cannot be told (the API is not served, or reading it is not allowed).

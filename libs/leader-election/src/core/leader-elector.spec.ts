@@ -715,6 +715,35 @@ describe('LeaderElector', () => {
       expect(b.elector.term!.fencingToken).toBe(store.snapshot()!.record.leaseTransitions);
     });
 
+    it('stepDown() withdraws the candidacy before the release and stands again after the sit-out; so does work that outlived its term', async () => {
+      setup();
+      const fake = candidacy();
+      let hang = false;
+      const a = start(candidate('a', { settleTimeout: 1_000 }, () => 0.5, { candidacy: fake }), (term) => (hang
+        ? new Promise<void>(() => {})
+        : new Promise<void>((resolve) => term.signal.addEventListener('abort', () => resolve(), { once: true }))));
+      await clock.advance(0);
+      name('a');
+      await clock.advance(50);
+      expect(a.elector.isLeader()).toBe(true);
+      await a.elector.stepDown();
+      expect(fake.calls).toEqual(['start', 'stop (holder "a")']);
+      expect(store.holder).toBe('');
+      await clock.advance(15_000);
+      expect(fake.calls).toHaveLength(2);
+      await clock.advance(10_000);
+      expect(fake.calls).toEqual(['start', 'stop (holder "a")', 'start']);
+      // Named again; this term's work will not settle: withdrawn while it runs on.
+      hang = true;
+      name('a');
+      await clock.advance(50);
+      expect(a.elector.isLeader()).toBe(true);
+      void a.elector.stepDown();
+      await clock.advance(2_000);
+      expect(fake.calls.at(-1)).toBe('stop (holder "a")');
+      expect(a.elector.isLeader()).toBe(false);
+    });
+
     it('refuses a handover to a candidate that is not live, and hands over to a live one', async () => {
       setup();
       const a = start(candidate('a', {}, () => 0.5, { candidacy: candidacy(new Set(['b'])) }));

@@ -183,6 +183,9 @@ export class LeaderElector {
   private readonly liveness: LeaderElectorDependencies['liveness'];
   /** The candidacy was announced: only a Lease that names this instance is taken. */
   private coordinated = false;
+  /** Coordinated: whether the candidacy stands now (it is withdrawn while this instance may not lead), and the change under way. */
+  private standing = false;
+  private candidacyChange: Promise<void> = Promise.resolve();
   private readonly requestTimeout: number;
   /** Our leaseDuration as the Lease records it: whole seconds. */
   private readonly leaseSeconds: number;
@@ -438,6 +441,8 @@ export class LeaderElector {
     return this.settle(state, 'stepped-down', async (settled) => {
       // Counted from the end of the settling (no attempt is made before it): the lease was kept, and renewed, until then.
       if (sitOut) this.holdOffUntil = Math.max(this.holdOffUntil, this.clock.now() + this.stepDownSitOut());
+      // Coordinated, withdrawn first: the controller names another instead of this one again.
+      if (settled && sitOut) await this.standFor(false);
       if (settled) await this.release(state.record, to);
     });
   }
@@ -567,6 +572,7 @@ export class LeaderElector {
       const now = this.clock.now();
       const ending = this.settling ?? this.unsettledWork;
       const idle = this.standby && !this.current;
+      if (this.coordinated) void this.standFor(!ending && !idle && now >= this.holdOffUntil);
       if (now >= this.nextAttemptAt && now >= this.holdOffUntil && !ending && !idle) {
         if (this.current) await this.renew();
         else await (this.acquiring = this.acquire().finally(() => {
@@ -578,7 +584,9 @@ export class LeaderElector {
       // While a term ends, or its work outlives it, nothing is scheduled: their ends wake the loop.
       // Standing by, only campaign() (or stop()) wakes it.
       const waiting = this.settling ?? this.unsettledWork ?? (this.standby && !this.current);
-      await this.sleepUntil(waiting ? Infinity : Math.max(this.nextAttemptAt, this.holdOffUntil));
+      // Coordinated, the end of a sit-out stands the candidacy again even when no attempt is due.
+      const standAgain = this.coordinated && !this.standing ? this.holdOffUntil : Infinity;
+      await this.sleepUntil(waiting ? Infinity : Math.min(Math.max(this.nextAttemptAt, this.holdOffUntil), standAgain));
     }
   }
 
@@ -592,6 +600,7 @@ export class LeaderElector {
     while (!this.stopping) {
       try {
         this.coordinated = await candidacy.start();
+        this.standing = this.coordinated;
         this.logger.log(this.coordinated
           ? `${this.identity} is a candidate for ${this.lock.description} (${candidacy.description}): it leads when the apiserver names it`
           : `${this.identity}: the apiserver does not coordinate elections (${candidacy.description} is not served), so ${this.lock.description} runs the ordinary election`);
@@ -602,6 +611,28 @@ export class LeaderElector {
         backoff = Math.min(2 * backoff, MAX_ANNOUNCE_BACKOFF_MS);
       }
     }
+  }
+
+  /**
+   * Coordinated: the candidacy stands only while this instance may lead. While a term ends, while it
+   * sits out a step-down and while work outlives its term it is withdrawn, or the controller would
+   * keep naming an instance that cannot take the Lease, and nobody would lead.
+   */
+  private standFor(wanted: boolean): Promise<void> {
+    if (!this.coordinated || this.standing === wanted || (wanted && this.stopping)) return this.candidacyChange;
+    this.standing = wanted;
+    const candidacy = this.candidacy!;
+    this.candidacyChange = this.candidacyChange.then(async () => {
+      try {
+        if (!wanted) await candidacy.stop();
+        else if (!this.stopping) await candidacy.start();
+      } catch (error) {
+        this.emitError(wanted ? 'acquire' : 'release', asError(error));
+        // Tried again at the next turn of the loop.
+        if (wanted) this.standing = false;
+      }
+    });
+    return this.candidacyChange;
   }
 
   /** Whether this instance runs coordinated leader election (its candidacy was announced). */
@@ -1249,19 +1280,15 @@ export class LeaderElector {
     this.dropStaged();
     this.running = false;
     this.lock.close?.();
+    this.candidacy?.close?.();
     this.logger.log(`${this.identity} left the election for ${this.lock.description}`);
     this.leadershipSubject.complete();
     this.leaderSubject.complete();
     this.eventSubject.complete();
   }
 
-  private async withdraw(): Promise<void> {
-    if (!this.candidacy) return;
-    try {
-      await this.candidacy.stop();
-    } catch (error) {
-      this.emitError('release', asError(error));
-    }
+  private withdraw(): Promise<void> {
+    return this.standFor(false);
   }
 
   // ---- watch ----

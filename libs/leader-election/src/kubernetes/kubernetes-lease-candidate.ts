@@ -37,7 +37,10 @@ export class KubernetesLeaseCandidate implements Candidacy {
   private readonly client: LeaseClient;
   private readonly path: string;
   private latest: LeaseCandidateObject | undefined;
-  private stopped = false;
+  /** Between start() and stop(); each start() opens a new generation, so what an earlier one left running stops. */
+  private active = false;
+  private generation = 0;
+  private closed = false;
   private watchController: AbortController | undefined;
   private timer: NodeJS.Timeout | undefined;
   private watchRetry = WATCH_RETRY_MS;
@@ -59,11 +62,20 @@ export class KubernetesLeaseCandidate implements Candidacy {
   }
 
   async start(): Promise<boolean> {
-    if (!await this.announce()) return false;
-    if (this.stopped) return true;
-    this.watch();
+    const generation = ++this.generation;
+    this.active = true;
+    if (!await this.announce()) {
+      this.active = false;
+      return false;
+    }
+    if (generation !== this.generation) return true;
+    this.watch(generation);
     this.schedule();
     return true;
+  }
+
+  private get stopped(): boolean {
+    return !this.active;
   }
 
   /** Creates the LeaseCandidate, or renews ours from an earlier run; false when the API is not served. */
@@ -93,20 +105,27 @@ export class KubernetesLeaseCandidate implements Candidacy {
   }
 
   async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
+    if (!this.active) return;
+    this.active = false;
+    this.generation++;
     clearTimeout(this.timer);
     this.watchController?.abort();
+    this.watchController = undefined;
     await this.renewing?.catch(() => {});
     try {
-      if (this.latest) await this.request('DELETE', `${this.path}/${encodeURIComponent(this.identity)}`, undefined);
+      await this.request('DELETE', `${this.path}/${encodeURIComponent(this.identity)}`, undefined);
+      this.latest = undefined;
     } catch (error) {
       if (!(error instanceof ApiError && error.statusCode === 404)) {
         this.logger.warn(`${this.description} stays behind (${this.explain(error, 'delete').message}); the controller drops it once it stops answering`);
       }
-    } finally {
-      this.client.release();
     }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.client.release();
   }
 
   async isLive(identity: string, signal: AbortSignal): Promise<boolean | undefined> {
@@ -131,11 +150,11 @@ export class KubernetesLeaseCandidate implements Candidacy {
     return { binaryVersion, emulationVersion, strategy };
   }
 
-  private watch(): void {
-    if (this.stopped) return;
+  private watch(generation: number): void {
+    if (generation !== this.generation) return;
     const query = { fieldSelector: `metadata.name=${this.identity}`, allowWatchBookmarks: true };
     const onEvent = (type: string, object: unknown): void => {
-      if (type !== 'ADDED' && type !== 'MODIFIED') return;
+      if (generation !== this.generation || (type !== 'ADDED' && type !== 'MODIFIED')) return;
       this.watchRetry = WATCH_RETRY_MS;
       const candidate = object as LeaseCandidateObject;
       this.latest = candidate;
@@ -143,17 +162,17 @@ export class KubernetesLeaseCandidate implements Candidacy {
       if (Date.parse(candidate.spec?.pingTime ?? '') > Date.parse(candidate.spec?.renewTime ?? '')) this.renewSoon();
     };
     const onEnd = (error: unknown): void => {
+      if (generation !== this.generation) return;
       this.watchController = undefined;
-      if (this.stopped) return;
       if (error) this.logger.warn(`the watch on ${this.description} ended (${(error as Error).message ?? String(error)}); it reopens in ${this.watchRetry} ms`);
-      const retry = setTimeout(() => this.watch(), this.watchRetry);
+      const retry = setTimeout(() => this.watch(generation), this.watchRetry);
       retry.unref();
       this.watchRetry = Math.min(2 * this.watchRetry, MAX_WATCH_RETRY_MS);
       // Pings may have come while it was down.
       this.renewSoon();
     };
     new Watch(this.kubeConfig).watch(this.path, query, onEvent, onEnd).then((controller: AbortController) => {
-      if (this.stopped) controller.abort();
+      if (generation !== this.generation) controller.abort();
       else this.watchController = controller;
     }, onEnd);
   }
