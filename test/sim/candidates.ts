@@ -2,8 +2,9 @@
 // with work written in each of the styles users write; and peers that run client-go's algorithm
 // as documented, sharing the Lease with ours.
 import { LockError, type LossPolicy, type Term } from 'nestjs-lease-election';
-import { LeaderElector, type LeaseRecord, type LeaseSnapshot } from 'nestjs-lease-election/core';
+import { LeaderElector, type CoordinatedOptions, type LeaseRecord, type LeaseSnapshot } from 'nestjs-lease-election/core';
 import type { SimApiserver, SimLeaseLock } from './apiserver.ts';
+import type { SimCandidacy, SimCoordination } from './coordination.ts';
 import type { Checker, SimTerm, WorkStyle } from './checker.ts';
 import { SimClock, type Owner, type SimEvent, type SimWorld } from './world.ts';
 
@@ -27,6 +28,10 @@ export interface OurCandidateSpec {
   stepMs: number;
   /** Chance that a term's work calls stepDown() synchronously as it starts. */
   stepDownAtStart: number;
+  /** Coordinated leader election: the versions its LeaseCandidate announces. */
+  versions?: Required<CoordinatedOptions>;
+  /** Its wall clock's skew, when the world picks it (coordinated worlds keep most small); else up to an hour. */
+  wallSkewMs?: number;
 }
 
 interface Common {
@@ -61,6 +66,7 @@ export class OurCandidate implements Common {
   private readonly jitterLateMs: number;
   exited = false;
   private readonly holdLost = new Set<number>();
+  readonly candidacy: SimCandidacy | undefined;
 
   constructor(
     private readonly world: SimWorld,
@@ -69,6 +75,7 @@ export class OurCandidate implements Common {
     readonly spec: OurCandidateSpec,
     jitter: { earlyMs: number; lateMs: number },
     private readonly onExit: (candidate: OurCandidate) => void,
+    coordination?: SimCoordination,
   ) {
     this.jitterLateMs = jitter.lateMs;
     this.key = world.processKey(spec.identity);
@@ -76,10 +83,12 @@ export class OurCandidate implements Common {
     const rng = world.rng;
     const rate = 1 + rng.between(-1e-4, 1e-4);
     const offset = rng.between(0, 1e6);
-    const skew = rng.between(-3_600_000, 3_600_000);
+    const drawn = rng.between(-3_600_000, 3_600_000);
+    const skew = spec.wallSkewMs ?? drawn;
     this.electorClock = new SimClock(world, this.owner, jitter, rate, offset, skew);
     this.workClock = new SimClock(world, this.owner, jitter, rate, offset, skew);
     this.lock = server.lockFor(this.owner, this.key, (line) => world.log(`${this.key} ${line}`));
+    this.candidacy = coordination && spec.versions ? coordination.candidacyFor(this.owner, spec.identity, this.electorClock, spec.versions) : undefined;
     const log = (level: string) => (message: string): void => world.log(`${this.key} ${level}: ${message}`);
     this.elector = new LeaderElector(
       { leaseName: server.name, namespace: server.namespace, identity: spec.identity, ...spec.timings, lossPolicy: spec.lossPolicy, settleTimeout: spec.settleTimeout },
@@ -88,6 +97,7 @@ export class OurCandidate implements Common {
         clock: this.electorClock,
         random: () => rng.next(),
         logger: { log: log('log'), warn: (message) => this.warn(message, log('warn')), error: log('error') },
+        ...this.candidacy ? { candidacy: this.candidacy } : {},
         exit: (code) => {
           world.log(`${this.key} EXITS with code ${code}`);
           this.exited = true;

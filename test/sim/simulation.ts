@@ -5,7 +5,8 @@ import { CALM, describe, SimApiserver, type NetworkProfile } from './apiserver.t
 import { ClientGoCandidate, OurCandidate, type Candidate, type Settling, type Timings } from './candidates.ts';
 import { HANDOVER_ANNOTATION, type LeaseSnapshot } from 'nestjs-lease-election/core';
 import { Checker, type WorkStyle } from './checker.ts';
-import { SimWorld } from './world.ts';
+import { SimCoordination } from './coordination.ts';
+import { Rng, SimWorld } from './world.ts';
 
 export interface SimulationResult {
   seed: number;
@@ -70,6 +71,18 @@ export async function simulate(seed: number): Promise<SimulationResult> {
   const world = new SimWorld(seed);
   const rng = world.rng;
   const server = new SimApiserver(world);
+  // A third of the worlds run coordinated leader election: the apiserver's controller names the leader.
+  // Decided, with the versions and skews, on a stream of their own, so the other worlds run as they always did.
+  const coordinationRng = new Rng(seed ^ 0x2f6b_c0de);
+  const coordination = coordinationRng.chance(1 / 3) ? new SimCoordination(world, server) : undefined;
+  /** Coordinated worlds give most processes NTP-close wall clocks; one whose clock is off makes the controller misjudge expiry. */
+  const wallSkew = (): number => (coordinationRng.chance(0.95) ? coordinationRng.between(-50, 50) : coordinationRng.between(-8_000, 8_000));
+  const versions = (): { binaryVersion: string; emulationVersion: string; strategy: string } => {
+    const binary = coordinationRng.int(30, 36);
+    const emulated = binary - (coordinationRng.chance(0.3) ? 1 : 0);
+    return { binaryVersion: `1.${binary}.0`, emulationVersion: `1.${emulated}.0`, strategy: 'OldestEmulationVersion' };
+  };
+  let skewed = false;
   const candidates: Candidate[] = [];
   const ownerOf = new Map<string, Candidate>();
   const checker = new Checker(() => world.now, (line) => world.log(line),
@@ -77,7 +90,9 @@ export async function simulate(seed: number): Promise<SimulationResult> {
     (process, snapshot) => server.wasShownVersion(ownerOf.get(process)!.owner, snapshot));
   const jitter = { earlyMs: rng.between(0, 3), lateMs: rng.between(0, 5) };
   const ours = rng.int(1, 7);
-  const clientGo = rng.chance(0.3) ? rng.int(1, 2) : 0;
+  const drawnClientGo = rng.chance(0.3) ? rng.int(1, 2) : 0;
+  // client-go peers campaign on their own: coordinated worlds have none.
+  const clientGo = coordination ? 0 : drawnClientGo;
   /** The longest lease any record claimed: the progress bound depends on it. */
   let longestLease = 0;
   let longestSettle = 0;
@@ -93,6 +108,7 @@ export async function simulate(seed: number): Promise<SimulationResult> {
     if (by && after?.record.holderIdentity && !(before && before.record.holderIdentity === after.record.holderIdentity &&
       before.record.leaseTransitions === after.record.leaseTransitions)) checker.termWritten(by, after.record);
     world.log(`apiserver: ${describe(before)} -> ${describe(after)}${by ? ` by ${by}` : ''}`);
+    coordination?.leaseChanged();
   };
 
   const restartLater = (candidate: Candidate): void => {
@@ -119,7 +135,9 @@ export async function simulate(seed: number): Promise<SimulationResult> {
         settling: settling(world, settleTimeout),
         stepMs: rng.between(Math.min(20, timings.renewDeadline / 4), Math.min(500, timings.renewDeadline / 2)),
         stepDownAtStart: rng.chance(0.2) ? 0.3 : 0,
-      }, jitter, (exited) => restartLater(exited));
+        ...coordination ? { versions: versions(), wallSkewMs: wallSkew() } : {},
+      }, jitter, (exited) => restartLater(exited), coordination);
+      if (coordination && Math.abs(candidate.spec.wallSkewMs!) > 100) skewed = true;
     }
     candidates.push(candidate);
     ownerOf.set(candidate.key, candidate);
@@ -288,6 +306,19 @@ export async function simulate(seed: number): Promise<SimulationResult> {
       }
     }],
   ];
+  if (coordination) {
+    faultCatalogue.push(
+      [2, 'candidate-joins', () => {
+        // A new candidate, perhaps of an older version the controller prefers: leadership moves to it by preferredHolder.
+        spawn(`joiner-${candidates.length}`);
+      }],
+      [1, 'controller-stall', () => {
+        coordination.owner.paused = true;
+        world.log('controller paused');
+        world.after(rng.between(0.2, 3) * baseLease, () => world.resume(coordination.owner));
+      }],
+    );
+  }
   const weights = faultCatalogue.reduce((sum, [weight]) => sum + weight, 0);
   const pickFault = (): [string, () => void] => {
     let roll = rng.next() * weights;
@@ -303,7 +334,7 @@ export async function simulate(seed: number): Promise<SimulationResult> {
     if (candidate.exited) return; // the process is gone, and whatever it had open with it
     const timers = candidate.electorClock.timers.size;
     const watches = server.watchesOf(candidate.owner);
-    const requests = candidate.lock.inFlight;
+    const requests = candidate.lock.inFlight + (candidate.candidacy?.inFlight ?? 0);
     if (timers + watches + requests > 0) {
       checker.violations.push(`${candidate.key} left ${timers} timer(s), ${watches} watch(es) and ${requests} request(s) behind after stop()`);
     }
@@ -326,6 +357,7 @@ export async function simulate(seed: number): Promise<SimulationResult> {
     server.up = true;
     server.network = CALM;
     for (const candidate of candidates) if (candidate.owner.paused) world.resume(candidate.owner);
+    if (coordination) world.resume(coordination.owner);
     for (const candidate of alive()) server.healWatches(candidate.owner);
     // A candidate whose earlier work never settled may not campaign: make sure one healthy one exists.
     if (!alive().some((candidate) => candidate.healthy())) spawn(`ours-fresh`);
@@ -335,10 +367,16 @@ export async function simulate(seed: number): Promise<SimulationResult> {
     // on each side, plus a restart after an exit.
     const settleNeeded = aliveOurs().some((candidate) => candidate.terms.some((term) => !term.settled)) ? longestSettle : 0;
     progressBound = Math.max(longestLease, baseLease) + settleNeeded + 2 * longestRetry + 2 * requestTimeout + 1000 + 100 +
-      (preferenceSet ? longestSettle + Math.max(longestLease, baseLease) + 2 * longestRetry + requestTimeout : 0);
+      (preferenceSet ? longestSettle + Math.max(longestLease, baseLease) + 2 * longestRetry + requestTimeout : 0) +
+      // Coordinated: the controller's requeue, its wait for answers to pings, the lease it names with, and
+      // the successor waiting out the holder it replaced on its own clock, around a step-down's sit-out.
+      (coordination ? 3 * 5_000 + 5_000 + 2 * Math.max(longestLease, baseLease) + 2 * longestRetry + 2 * requestTimeout : 0);
     const healedAt = world.now;
     ok = await world.runUntil(healedAt + progressBound, check);
-    if (ok && !alive().some((candidate) => candidate.leads())) {
+    if (ok && skewed && !alive().some((candidate) => candidate.leads())) {
+      // A wall clock off by seconds makes the controller see a live lease as expired, again and again: safety holds, progress may not.
+      world.log('no leader after healing, with a skewed wall clock in a coordinated world: progress is not required');
+    } else if (ok && !alive().some((candidate) => candidate.leads())) {
       checker.violations.push(`no leader ${(progressBound / 1000).toFixed(3)} s after healing (leases up to ${longestLease / 1000} s); ${describe(server.snapshot())}`);
       ok = false;
     }
@@ -359,7 +397,8 @@ export async function simulate(seed: number): Promise<SimulationResult> {
   }
   for (const candidate of candidates) candidate.kill();
   const violations = [...checker.violations, ...world.errors];
-  const summary = `seed ${seed}: ${ours} ours${clientGo ? ` + ${clientGo} client-go` : ''}, ${faultCount} faults over ${(faultPhase / 1000).toFixed(1)} s ` +
+  const summary = `seed ${seed}: ${ours} ours${clientGo ? ` + ${clientGo} client-go` : ''}` +
+    `${coordination ? `, coordinated (the controller named ${coordination.named}, preferred ${coordination.preferred}${skewed ? ', clocks skewed' : ''})` : ''}, ${faultCount} faults over ${(faultPhase / 1000).toFixed(1)} s ` +
     `(${Object.entries(faults).map(([name, count]) => `${name}×${count}`).join(', ') || 'none'}), ${checker.terms.length} terms, ${checker.acts} acts`;
   return {
     seed, violations, trace: world.trace, summary, simulated: world.now / 1000, terms: checker.terms.length, acts: checker.acts,

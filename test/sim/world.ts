@@ -187,7 +187,8 @@ function before(a: SimEvent, b: SimEvent): boolean {
   return a.at < b.at || (a.at === b.at && a.seq < b.seq);
 }
 
-const WALL_ORIGIN = Date.parse('2026-01-02T03:04:05.000Z');
+/** The simulated apiserver's wall clock at time 0 (processes add their skew). */
+export const WALL_ORIGIN = Date.parse('2026-01-02T03:04:05.000Z');
 
 /**
  * One process's clock. Monotonic time keeps counting while the process is paused (as

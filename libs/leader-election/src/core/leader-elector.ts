@@ -143,6 +143,11 @@ const EXPIRY_SPREAD_MS = 5;
 const PHASE_SPREAD = 0.5;
 /** Leases longer than this are valid but unusual: followers say once that they wait them out. */
 const LONG_LEASE_SECONDS = 3600;
+/**
+ * Coordinated: how long past its expiry an earlier run's term that prefers another candidate is left
+ * for the controller to move (it pings, waits 5 s for answers, and reconciles every 5 s).
+ */
+const CONTROLLER_GRACE_MS = 15_000;
 /** The longest wait between two attempts to announce a candidacy that failed. */
 const MAX_ANNOUNCE_BACKOFF_MS = 30_000;
 /** How many versions we remember having read or written, to recognise the watch echoing them. */
@@ -436,7 +441,8 @@ export class LeaderElector {
     }
     if (to !== undefined && this.staged?.term === state.term) {
       // Said on the Lease while the work settles, for whoever takes it should this handover never land.
-      this.annotate(state.term, { [HANDOVER_INTENT_ANNOTATION]: JSON.stringify({ to, term: state.term.fencingToken }) }).catch(() => {});
+      // Flushed: work that never settles ends in an exit, and a successor that does not learn of this intent would follow the same preference.
+      this.annotate(state.term, { [HANDOVER_INTENT_ANNOTATION]: JSON.stringify({ to, term: state.term.fencingToken }) }, { flush: true }).catch(() => {});
     }
     return this.settle(state, 'stepped-down', async (settled) => {
       // Counted from the end of the settling (no attempt is made before it): the lease was kept, and renewed, until then.
@@ -708,9 +714,16 @@ export class LeaderElector {
   private nextFollowerAttempt(): number {
     const now = this.clock.now();
     const poll = now + this.jitteredRetry();
-    // Coordinated, a Lease that does not name us never becomes ours by expiring: the watch tells of the controller's naming.
+    // Coordinated, a Lease that does not name us never becomes ours by expiring: the watch tells of the
+    // controller's naming, and a read once a leaseDuration covers a watch that went silent without closing.
     const snapshot = this.observed?.snapshot;
-    if (this.coordinated && snapshot?.record.holderIdentity !== this.identity) return this.watcher.healthy ? Infinity : poll;
+    if (this.coordinated && snapshot?.record.holderIdentity !== this.identity) {
+      return this.watcher.healthy ? now + this.options.leaseDuration * (1 + this.random() * JITTER_FACTOR) : poll;
+    }
+    // Ours from an earlier run, but preferring another: asked again each retryPeriod until the controller moves it.
+    if (this.coordinated && snapshot && this.preferredElsewhere(snapshot) !== undefined && this.clock.now() >= this.takeoverAt()) {
+      return Math.min(poll, this.takeoverAt() + CONTROLLER_GRACE_MS);
+    }
     const takeoverAt = this.takeoverAt();
     const expiry = takeoverAt === -Infinity ? undefined : takeoverAt + this.random() * EXPIRY_SPREAD_MS;
     if (!this.watcher.healthy) return expiry === undefined ? poll : Math.min(poll, expiry);
@@ -735,6 +748,25 @@ export class LeaderElector {
   private heldByOther(snapshot: LeaseSnapshot): boolean {
     return !snapshot.free && !(this.lastTerm !== undefined && sameTerm(snapshot.record, this.lastTerm)) && !this.handedToUs(snapshot) &&
       !this.namedForUs(snapshot);
+  }
+
+  /**
+   * Coordinated, the only Leases this instance takes: those naming it. Not an earlier run's term that
+   * prefers another live candidate: the controller names that one when the term expires (else a run
+   * that exits every term would take its lease back each time, and leadership would never move).
+   */
+  private async oursToTake(snapshot: LeaseSnapshot, signal: AbortSignal): Promise<boolean> {
+    if (snapshot.record.holderIdentity !== this.identity) return false;
+    const preferred = this.preferredElsewhere(snapshot);
+    // Only for a while: a preference the controller no longer holds (it prefers us again) it does not clear.
+    if (preferred === undefined || this.clock.now() >= this.takeoverAt() + CONTROLLER_GRACE_MS) return true;
+    return await this.candidacy!.isLive(preferred, signal).catch(() => undefined) !== true;
+  }
+
+  /** spec.preferredHolder naming another candidate, on an earlier run's term of ours (not one the controller named us in). */
+  private preferredElsewhere(snapshot: LeaseSnapshot): string | undefined {
+    const preferred = preferredHolder(snapshot);
+    return preferred !== undefined && preferred !== this.identity && !this.namedForUs(snapshot) ? preferred : undefined;
   }
 
   /**
@@ -865,8 +897,9 @@ export class LeaderElector {
       }
       // A record naming us is ours to take at once only if it is the last term this process won;
       // any other is someone else's (a process sharing our identity) and must expire first.
-      // Coordinated, a Lease that does not name us is never ours: the controller names the leader.
-      if ((this.coordinated && holder !== this.identity) || this.clock.now() < this.takeoverAt()) return { kind: 'held', holder };
+      // Coordinated, a Lease that does not name us is never ours: the controller names the leader. Nor is
+      // one naming us (an earlier run's term) that prefers someone else: the controller moves it at expiry.
+      if (this.clock.now() < this.takeoverAt() || (this.coordinated && !await this.oursToTake(snapshot, signal))) return { kind: 'held', holder };
       const sentAt = this.clock.now();
       // A handover to someone else that we waited out, or one its writer never landed: that candidate did not get it.
       const declined = handover(snapshot) && holder !== this.identity ? holder : handoverIntent(snapshot);
@@ -1129,6 +1162,11 @@ export class LeaderElector {
       };
       stop.addEventListener('abort', clear, { once: true });
       armFrom(state.renewedAt);
+      // Annotations asked for now (a handover's intent) go out with a write at once, not a retryPeriod later.
+      if (this.staged?.term === state.term && this.staged.flush) {
+        clock.clearTimeout(nextTimer);
+        renewNow();
+      }
     });
   }
 

@@ -24,6 +24,8 @@ const ANSWER_WINDOW_MS = 5_000;
 /** A candidate not renewed for this long is gone to the controller (its leaseCandidateValidDuration). */
 const VALID_MS = 30 * 60_000;
 const WATCH_RETRY_MS = 1_000;
+/** A renewal that failed is tried again after this, doubling up to MAX_WATCH_RETRY_MS. */
+const RENEW_RETRY_MS = 1_000;
 const MAX_WATCH_RETRY_MS = 30_000;
 const REQUEST_TIMEOUT_MS = 5_000;
 
@@ -47,6 +49,7 @@ export class KubernetesLeaseCandidate implements Candidacy {
   /** One renewal at a time; a ping during one is answered by another after it. */
   private renewing: Promise<void> | undefined;
   private renewAgain = false;
+  private renewRetry = RENEW_RETRY_MS;
 
   constructor(
     private readonly kubeConfig: KubeConfig,
@@ -177,10 +180,10 @@ export class KubernetesLeaseCandidate implements Candidacy {
     }, onEnd);
   }
 
-  private schedule(): void {
+  private schedule(delay = RENEW_INTERVAL_MS): void {
     clearTimeout(this.timer);
     if (this.stopped) return;
-    this.timer = setTimeout(() => this.renewSoon(), RENEW_INTERVAL_MS);
+    this.timer = setTimeout(() => this.renewSoon(), delay);
     this.timer.unref();
   }
 
@@ -190,11 +193,17 @@ export class KubernetesLeaseCandidate implements Candidacy {
       this.renewAgain = true;
       return;
     }
-    this.renewing = this.renew().catch((error: unknown) => {
-      this.logger.warn(`${this.description} could not renew: ${this.explain(error, 'update').message}`);
+    let failed = false;
+    this.renewing = this.renew().then(() => {
+      this.renewRetry = RENEW_RETRY_MS;
+    }, (error: unknown) => {
+      failed = true;
+      this.logger.warn(`${this.description} could not renew (again in ${this.renewRetry} ms): ${this.explain(error, 'update').message}`);
     }).finally(() => {
       this.renewing = undefined;
-      this.schedule();
+      // A failed answer to a ping is tried again soon, with backoff: the controller counts it whenever it lands.
+      this.schedule(failed ? this.renewRetry : RENEW_INTERVAL_MS);
+      if (failed) this.renewRetry = Math.min(2 * this.renewRetry, MAX_WATCH_RETRY_MS);
       if (this.renewAgain) {
         this.renewAgain = false;
         this.renewSoon();
@@ -211,7 +220,11 @@ export class KubernetesLeaseCandidate implements Candidacy {
         return;
       }
       try {
-        this.latest = await this.put({ ...base, spec: { ...base.spec, renewTime: formatMicroTime(new Date()) } });
+        // Never before the ping it answers: the controller counts an answer only if renewTime is not earlier
+        // than pingTime, and a clock a few ms behind the apiserver's would otherwise never answer at all.
+        const pinged = Date.parse(base.spec?.pingTime ?? '');
+        const renewTime = Number.isNaN(pinged) ? new Date() : new Date(Math.max(Date.now(), pinged));
+        this.latest = await this.put({ ...base, spec: { ...base.spec, renewTime: formatMicroTime(renewTime) } });
         return;
       } catch (error) {
         if (!(error instanceof ApiError && (error.statusCode === 409 || error.statusCode === 404))) throw error;
