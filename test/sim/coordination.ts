@@ -140,7 +140,6 @@ export class SimCoordination {
     const renewTime = typeof spec.renewTime === 'string' ? Date.parse(spec.renewTime) : Number.NaN;
     const duration = typeof spec.leaseDurationSeconds === 'number' ? spec.leaseDurationSeconds : Number.NaN;
     const expired = !lease || Number.isNaN(renewTime) || Number.isNaN(duration) || renewTime + duration * 1000 < now;
-    const best = (among: StoredCandidate[]): StoredCandidate | undefined => among.toSorted(compareCandidates)[0];
     if (lease && !expired && holder !== '' && best(candidates)?.name === holder) return REQUEUE_MS;
 
     // Ping whoever has not renewed within the last 5 s, and wait for the answers.
@@ -179,6 +178,10 @@ export class SimCoordination {
     }
     return REQUEUE_MS;
   }
+}
+
+function best(among: StoredCandidate[]): StoredCandidate | undefined {
+  return among.toSorted(compareCandidates)[0];
 }
 
 /** OldestEmulationVersion: the lowest emulationVersion, then binaryVersion, then the oldest candidate. */
@@ -238,7 +241,7 @@ export class SimCandidacy implements Candidacy {
   async stop(): Promise<void> {
     this.active = false;
     this.generation++;
-    await Promise.allSettled([...this.pending]);
+    await Promise.allSettled(this.pending);
     return this.request('withdraw', () => this.coordination.remove(this.identity));
   }
 
