@@ -58,9 +58,12 @@ export class SimCoordination {
     this.requeue(0);
   }
 
-  /** The controller's wall clock: the apiserver's, without skew. */
+  /** Fault: the controller's wall clock runs ahead by this much (its node's clock jumped), so it sees live leases expire. */
+  clockAheadMs = 0;
+
+  /** The controller's wall clock: the apiserver's, unless a fault set it ahead. */
   private wallNow(): number {
-    return WALL_ORIGIN + this.world.now;
+    return WALL_ORIGIN + this.world.now + this.clockAheadMs;
   }
 
   candidacyFor(owner: Owner, identity: string, clock: SimClock, versions: Required<CoordinatedOptions>): SimCandidacy {
@@ -73,8 +76,9 @@ export class SimCoordination {
 
   announce(name: string, versions: Required<CoordinatedOptions>, renewTime: number): void {
     const existing = this.candidates.get(name);
+    // An existing one (an earlier run's) is renewed as a ping's answer is: never before its pingTime.
     this.candidates.set(name, { name, binaryVersion: versions.binaryVersion, emulationVersion: versions.emulationVersion,
-      created: existing?.created ?? this.created++, renewTime, pingTime: existing?.pingTime });
+      created: existing?.created ?? this.created++, renewTime: Math.max(renewTime, existing?.pingTime ?? -Infinity), pingTime: existing?.pingTime });
     this.changed();
   }
 
@@ -200,6 +204,8 @@ export class SimCandidacy implements Candidacy {
   readonly description: string;
   inFlight = 0;
   private active = false;
+  /** Announced: it hears pings. */
+  private listening = false;
   private generation = 0;
   private readonly pending = new Set<Promise<unknown>>();
 
@@ -222,6 +228,13 @@ export class SimCandidacy implements Candidacy {
       this.coordination.announce(this.identity, this.versions, this.clock.wallNow().getTime());
       return true;
     }).then((announced) => {
+      // Pings are heard from here on, as the real one's watch opens once the announcement is answered.
+      if (generation === this.generation) {
+        this.listening = true;
+        // The watch's first event shows a ping that came before it opened: answered as any.
+        const stored = this.coordination.read(this.identity);
+        if (stored?.pingTime !== undefined && stored.pingTime > stored.renewTime) this.answer(generation, this.world.rng.between(1, 20), RETRY_MS);
+      }
       this.renewLater(generation);
       return announced;
     });
@@ -240,6 +253,7 @@ export class SimCandidacy implements Candidacy {
   /** As KubernetesLeaseCandidate's: a renewal in flight finishes first, so nothing is left running. */
   async stop(): Promise<void> {
     this.active = false;
+    this.listening = false;
     this.generation++;
     await Promise.allSettled(this.pending);
     return this.request('withdraw', () => this.coordination.remove(this.identity));
@@ -257,7 +271,7 @@ export class SimCandidacy implements Candidacy {
 
   /** The controller pinged this name: a live, running process answers by renewing, as its watch tells it. */
   pinged(name: string): void {
-    if (name !== this.identity || !this.active || this.owner.dead) return;
+    if (name !== this.identity || !this.listening || this.owner.dead) return;
     this.answer(this.generation, this.world.rng.between(1, 20), RETRY_MS);
   }
 

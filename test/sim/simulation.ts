@@ -312,6 +312,14 @@ export async function simulate(seed: number): Promise<SimulationResult> {
         // A new candidate, perhaps of an older version the controller prefers: leadership moves to it by preferredHolder.
         spawn(`joiner-${candidates.length}`);
       }],
+      [2, 'controller-clock-ahead', () => {
+        // The controller judges expiry by its wall clock against the renewTime the holder wrote: ahead, it names a successor while the holder still renews.
+        coordination.clockAheadMs = rng.between(0.2, 2) * baseLease;
+        world.log(`controller's clock runs ${Math.round(coordination.clockAheadMs)} ms ahead`);
+        world.after(rng.between(0.5, 3) * baseLease, () => {
+          coordination.clockAheadMs = 0;
+        });
+      }],
       [1, 'controller-stall', () => {
         coordination.owner.paused = true;
         world.log('controller paused');
@@ -357,7 +365,10 @@ export async function simulate(seed: number): Promise<SimulationResult> {
     server.up = true;
     server.network = CALM;
     for (const candidate of candidates) if (candidate.owner.paused) world.resume(candidate.owner);
-    if (coordination) world.resume(coordination.owner);
+    if (coordination) {
+      world.resume(coordination.owner);
+      coordination.clockAheadMs = 0;
+    }
     for (const candidate of alive()) server.healWatches(candidate.owner);
     // A candidate whose earlier work never settled may not campaign: make sure one healthy one exists.
     if (!alive().some((candidate) => candidate.healthy())) spawn(`ours-fresh`);

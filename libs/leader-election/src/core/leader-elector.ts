@@ -1325,7 +1325,11 @@ export class LeaderElector {
     this.eventSubject.complete();
   }
 
+  /** On stop: also a candidacy whose announcement never succeeded, which may have landed all the same. */
   private withdraw(): Promise<void> {
+    if (this.candidacy && !this.coordinated) {
+      return this.candidacy.stop().catch((error: unknown) => this.emitError('release', asError(error)));
+    }
     return this.standFor(false);
   }
 

@@ -34,6 +34,16 @@ interface LeaseCandidateObject {
   spec?: { leaseName?: string; pingTime?: string; renewTime?: string; binaryVersion?: string; emulationVersion?: string; strategy?: string };
 }
 
+/**
+ * The renewTime to write: now, but never before the candidate's pingTime. The controller counts an
+ * answer only if renewTime is not earlier than pingTime, so a clock a few ms behind the apiserver's
+ * would otherwise never answer at all (client-go's candidates have that problem).
+ */
+function answering(candidate: LeaseCandidateObject): string {
+  const pinged = Date.parse(candidate.spec?.pingTime ?? '');
+  return formatMicroTime(new Date(Number.isNaN(pinged) ? Date.now() : Math.max(Date.now(), pinged)));
+}
+
 export class KubernetesLeaseCandidate implements Candidacy {
   readonly description: string;
   private readonly client: LeaseClient;
@@ -102,7 +112,7 @@ export class KubernetesLeaseCandidate implements Candidacy {
           `names the leader by its LeaseCandidate's name, so an identity can be a candidate in one coordinated election per namespace. ` +
           `Give the election of Lease ${this.leaseName} an identity of its own, or delete that LeaseCandidate if nothing uses it`, { cause: error });
       }
-      this.latest = await this.put({ ...existing, spec: { ...existing.spec, ...this.announced(), renewTime: formatMicroTime(new Date()) } });
+      this.latest = await this.put({ ...existing, spec: { ...existing.spec, ...this.announced(), renewTime: answering(existing) } });
     }
     return true;
   }
@@ -220,11 +230,7 @@ export class KubernetesLeaseCandidate implements Candidacy {
         return;
       }
       try {
-        // Never before the ping it answers: the controller counts an answer only if renewTime is not earlier
-        // than pingTime, and a clock a few ms behind the apiserver's would otherwise never answer at all.
-        const pinged = Date.parse(base.spec?.pingTime ?? '');
-        const renewTime = Number.isNaN(pinged) ? new Date() : new Date(Math.max(Date.now(), pinged));
-        this.latest = await this.put({ ...base, spec: { ...base.spec, renewTime: formatMicroTime(renewTime) } });
+        this.latest = await this.put({ ...base, spec: { ...base.spec, renewTime: answering(base) } });
         return;
       } catch (error) {
         if (!(error instanceof ApiError && (error.statusCode === 409 || error.statusCode === 404))) throw error;
