@@ -16,8 +16,9 @@ import { rollingUpdate } from '../test/harness/rolling-update.ts';
 
 const SECONDS = { leaseDuration: 4, renewDeadline: 3, retryPeriod: 0.5 };
 const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
-/** BENCH_ONLY=handover,failover,load,scale,schedule,cost,many,sets,rollout runs a subset. */
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'handover,failover,load,scale,schedule,cost,many,sets,rollout').split(','));
+/** BENCH_ONLY=handover,failover,load,scale,schedule,cost,many,sets,rollout,coordinated runs a subset. */
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'handover,failover,load,scale,schedule,cost,many,sets,rollout,coordinated').split(','));
+const COORDINATED_ROUNDS = env('BENCH_COORDINATED_ROUNDS', 5);
 const ROLLOUT_ROUNDS = env('BENCH_ROLLOUT_ROUNDS', 5);
 const HANDOVER_ROUNDS = env('BENCH_HANDOVER_ROUNDS', 30);
 const FAILOVER_ROUNDS = env('BENCH_FAILOVER_ROUNDS', 20);
@@ -38,7 +39,8 @@ function percentiles(samples: number[]): { n: number; p50: number; p95: number; 
   return { n: sorted.length, p50: round(at(0.5)), p95: round(at(0.95)), p99: round(at(0.99)), max: round(sorted.at(-1)!) };
 }
 
-const plane = await ControlPlane.start({ auditLeases: true });
+// Coordinated leader election's gate on, for the 'coordinated' section (the controller idles without LeaseCandidates).
+const plane = await ControlPlane.start({ auditLeases: true, coordinatedLeaderElection: true });
 const ca = await loadCertificateAuthority(plane.info.pkiDir!);
 const admin = new KubeConfig();
 admin.loadFromFile(plane.adminKubeconfig);
@@ -89,10 +91,10 @@ async function stopAll(replicas: Replica[]): Promise<void> {
  * `takeDown` stops the leader and returns one sample; the stopped replica is then replaced.
  */
 async function leaderRounds(name: Name, prefix: string, rounds: number, settleMs: () => number,
-  takeDown: (leader: Replica, others: Replica[], ns: string) => Promise<number>): Promise<number[]> {
+  takeDown: (leader: Replica, others: Replica[], ns: string) => Promise<number>, extraArgs: string[] = []): Promise<number[]> {
   const ns = await namespace(prefix);
   let serial = 0;
-  const fresh = (): Promise<Replica> => startReplica(`${name}-${prefix}${serial++}`, ns, implementations[name]);
+  const fresh = (): Promise<Replica> => startReplica(`${name}-${prefix}${serial++}`, ns, implementations[name], extraArgs);
   const pool: Replica[] = [await fresh(), await fresh(), await fresh()];
   await nextLine(pool, (line) => line.event === 'work', 60_000, 'a first leader', 0);
   const samples: number[] = [];
@@ -111,14 +113,28 @@ async function leaderRounds(name: Name, prefix: string, rounds: number, settleMs
   return samples;
 }
 
+/** `signal` the leader; time until a successor's first work line. */
+async function toSuccessor(leader: Replica, others: Replica[], signal: NodeJS.Signals): Promise<number> {
+  const since = performance.now();
+  leader.signal(signal);
+  const first = await nextLine(others, (line) => line.event === 'work', 60_000, 'a successor', since);
+  return first.at - since;
+}
+
 /** SIGTERM the leader; time until a successor's first work line. */
 function handover(name: Name): Promise<number[]> {
-  return leaderRounds(name, 'handover', HANDOVER_ROUNDS, () => 300, async (leader, others) => {
-    const since = performance.now();
-    leader.signal('SIGTERM');
-    const first = await nextLine(others, (line) => line.event === 'work', 60_000, 'a successor', since);
-    return first.at - since;
-  });
+  return leaderRounds(name, 'handover', HANDOVER_ROUNDS, () => 300, (leader, others) => toSuccessor(leader, others, 'SIGTERM'));
+}
+
+/**
+ * Coordinated leader election, every candidate announcing the same version: SIGTERM and SIGKILL of the
+ * leader, each timed to a successor's first work line. The apiserver's controller picks the successor.
+ */
+async function coordinated(name: Name): Promise<{ rounds: number; sigtermToWorkMs: ReturnType<typeof percentiles>; sigkillToWorkMs: ReturnType<typeof percentiles> }> {
+  const args = ['--coordinated', '1.36.0'];
+  const sigterm = await leaderRounds(name, 'cle-term', COORDINATED_ROUNDS, () => 300, (leader, others) => toSuccessor(leader, others, 'SIGTERM'), args);
+  const sigkill = await leaderRounds(name, 'cle-kill', COORDINATED_ROUNDS, () => 1_000, (leader, others) => toSuccessor(leader, others, 'SIGKILL'), args);
+  return { rounds: COORDINATED_ROUNDS, sigtermToWorkMs: percentiles(sigterm), sigkillToWorkMs: percentiles(sigkill) };
 }
 
 /** Watches one Lease the way a follower does, to know when each holder last renewed. */
@@ -526,6 +542,15 @@ try {
     }
     results.rollingUpdates = rollouts;
   }
+  if (ONLY.has('coordinated')) {
+    const coordinatedResults: Record<string, unknown> = {};
+    for (const name of ['nestjs-lease-election', 'client-go'] as const) {
+      log(`${name}: coordinated leader election, 3 candidates of one version, ${COORDINATED_ROUNDS} × SIGTERM and SIGKILL of the leader`);
+      coordinatedResults[name] = await coordinated(name);
+      log(`  ${JSON.stringify(coordinatedResults[name])}`);
+    }
+    results.coordinated = coordinatedResults;
+  }
   if (ONLY.has('many')) {
     log(`many elections in one process (timings ${MANY_SECONDS.leaseDuration}/${MANY_SECONDS.renewDeadline}/${MANY_SECONDS.retryPeriod} s, ${MANY_WINDOW_S} s of renewals)`);
     results.manyElections = await manyElections();
@@ -579,4 +604,11 @@ console.log(rollouts
   ? `leadership moves per rolling update of 3 replicas: ${Object.entries(rollouts).map(([label, r]) =>
     `${label} ${r.meanMoves} (${r.movesPerUpdate.join(', ')}), longest work gap p50 ${r.longestGapMs.p50} ms, max ${r.longestGapMs.max} ms`).join('; ')}`
   : 'rolling updates: not measured');
+const cle = results.coordinated as Record<Name, { sigtermToWorkMs: { p50: number; max: number }; sigkillToWorkMs: { p50: number; max: number } }> | undefined;
+console.log(cle
+  ? `coordinated leader election, leader down → successor works, ours vs client-go: SIGTERM p50 ${cle['nestjs-lease-election'].sigtermToWorkMs.p50} vs ` +
+    `${cle['client-go'].sigtermToWorkMs.p50} ms (max ${cle['nestjs-lease-election'].sigtermToWorkMs.max} vs ${cle['client-go'].sigtermToWorkMs.max}); ` +
+    `SIGKILL p50 ${cle['nestjs-lease-election'].sigkillToWorkMs.p50} vs ${cle['client-go'].sigkillToWorkMs.p50} ms ` +
+    `(max ${cle['nestjs-lease-election'].sigkillToWorkMs.max} vs ${cle['client-go'].sigkillToWorkMs.max})`
+  : 'coordinated leader election: not measured');
 console.log(`results: ${join(OUT, 'results.json')}, chart: ${join(OUT, 'results.svg')}`);

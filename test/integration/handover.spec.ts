@@ -4,7 +4,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { HANDOVER_ANNOTATION, LeaderElector } from 'nestjs-lease-election/core';
-import { createLeaderElector, KubernetesLeaseLock, leaseRoleRule, rolloutRoleRule } from 'nestjs-lease-election/kubernetes';
+import { createLeaderElector, KubernetesLeaseLock, leaseRoleRule, rolloutRoleRule, waitForPodReady } from 'nestjs-lease-election/kubernetes';
 import { ensureClientGoPeer } from '../harness/binaries.ts';
 import { waitFor } from '../harness/eventually.ts';
 import { nextLine, Replica } from '../harness/replicas.ts';
@@ -141,6 +141,35 @@ describe('leadership that moves on purpose', () => {
       await waitFor('pod-b to lead', () => electors[1]!.isLeader());
     } finally {
       await Promise.all(electors.map((elector) => elector.stop()));
+    }
+  });
+
+  it('waitForPodReady: an instance whose Pod is not Ready does not campaign for a free Lease; once it is Ready it leads', async () => {
+    const podUser = await cluster.mintUser(namespace, 'ready-waiter');
+    await cluster.grant(namespace, 'ready-waiter', podUser.subject, [leaseRoleRule(), rolloutRoleRule()]);
+    await cluster.core.createNamespacedPod({ namespace, body: { metadata: { name: 'pod-warming' }, spec: { containers: [{ name: 'app', image: 'example' }] } } });
+    const warnings: string[] = [];
+    const logger = { ...silent, warn: (message: string) => { warnings.push(message); } };
+    const elector = createLeaderElector({ kubeConfig: podUser.kubeConfig, namespace, leaseName: 'wait-ready', identity: 'pod-warming', lossPolicy: 'rejoin', ...TIMINGS },
+      { logger, exit: () => {} });
+    // The control: the same, on a Lease of its own, without waiting; by the time it leads, the other would have too.
+    const control = createLeaderElector({ kubeConfig: podUser.kubeConfig, namespace, leaseName: 'wait-ready-control', identity: 'control', lossPolicy: 'rejoin',
+      ...TIMINGS }, { logger: silent, exit: () => {} });
+    const stopWaiting = waitForPodReady(elector, podUser.kubeConfig, logger, 'pod-warming');
+    elector.start();
+    control.start();
+    try {
+      await waitFor('the wait to be reported', () => warnings.some((line) => line.includes('pod-warming is not Ready')));
+      await waitFor('the control to lead', () => control.isLeader());
+      expect(elector.isLeader()).toBe(false);
+      await expect(lease('wait-ready')).rejects.toMatchObject({ code: 404 });
+      const current = await cluster.core.readNamespacedPod({ name: 'pod-warming', namespace });
+      await cluster.core.replaceNamespacedPodStatus({ name: 'pod-warming', namespace, body: { ...current,
+        status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: new Date() }] } } });
+      await waitFor('pod-warming to lead once Ready', () => elector.isLeader());
+    } finally {
+      stopWaiting();
+      await Promise.all([elector.stop(), control.stop()]);
     }
   });
 

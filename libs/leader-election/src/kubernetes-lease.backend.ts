@@ -11,6 +11,7 @@ import { defaultNamespace, loadKubeConfig } from './kubernetes/kube-config.js';
 import { attachLeaderLabel } from './kubernetes/leader-label.js';
 import { chooseRolloutSuccessor } from './kubernetes/rollout.js';
 import { attachLeaderEvents } from './kubernetes/lease-events.js';
+import { waitForPodReady } from './kubernetes/pod-readiness.js';
 import { resolveIdentity } from './kubernetes/pod.js';
 import type { LeaderElectionModuleOptions } from './interfaces/leader-election-options.interface.js';
 import type { BackendIntegrations, LeaseBackend } from './interfaces/lease-backend.interface.js';
@@ -43,10 +44,11 @@ export class KubernetesLeaseBackend implements LeaseBackend {
     return chooseRolloutSuccessor(this.kubeConfig, namespace, identity, signal);
   }
 
-  attach(elector: LeaderElector, { events, leaderLabel }: BackendIntegrations): Array<() => void | Promise<void>> {
+  attach(elector: LeaderElector, { events, leaderLabel, waitForPodReady: waitForReady }: BackendIntegrations): Array<() => void | Promise<void>> {
     return [
       ...events ? [attachLeaderEvents(elector, this.kubeConfig, electorLogger())] : [],
       ...leaderLabel ? [attachLeaderLabel(elector, this.kubeConfig, leaderLabel, electorLogger())] : [],
+      ...waitForReady ? [waitForPodReady(elector, this.kubeConfig, electorLogger())] : [],
     ];
   }
 }

@@ -97,6 +97,10 @@ describe('LeaderElectionModule on the testing kit', () => {
     await app.close();
   });
 
+  it('refuses a waitForPodReady that is not a boolean', async () => {
+    await expect(boot([], { waitForPodReady: 'yes' as unknown as boolean })).rejects.toThrow('waitForPodReady must be true or false, got "yes"');
+  });
+
   it("a method that throws under onError 'step-down' gives the lease up", async () => {
     @Injectable()
     class Fragile {

@@ -40,13 +40,14 @@ export interface ResolvedLeaderElectionOptions {
   events: boolean;
   leaderLabel: LeaderLabelOptions | undefined;
   handoverOnShutdown: 'rollout' | false;
+  waitForPodReady: boolean;
 }
 
 const WORK_ERROR_POLICIES: readonly WorkErrorPolicy[] = ['restart', 'step-down'];
 
 export function resolveModuleOptions(options: LeaderElectionModuleOptions, backend: LeaseBackend): ResolvedLeaderElectionOptions {
   const { elections: named = {}, sets: namedSets = {}, identity: configuredIdentity, kubeConfig: _, healthTolerance, livenessCheck, healthServer, metrics,
-    events, leaderLabel, handoverOnShutdown = false, ...base } = options;
+    events, leaderLabel, handoverOnShutdown = false, waitForPodReady = false, ...base } = options;
   const identity = backend.identity(configuredIdentity, electorLogger());
   const problems: string[] = [];
   const elections = new Map<string, ResolvedElection>();
@@ -125,6 +126,7 @@ export function resolveModuleOptions(options: LeaderElectionModuleOptions, backe
   if (handoverOnShutdown !== false && handoverOnShutdown !== 'rollout') {
     problems.push(`handoverOnShutdown must be 'rollout' or false, got ${JSON.stringify(handoverOnShutdown)}`);
   }
+  if (typeof waitForPodReady !== 'boolean') problems.push(`waitForPodReady must be true or false, got ${JSON.stringify(waitForPodReady)}`);
   if (healthServer && !(Number.isInteger(healthServer.port) && healthServer.port >= 0 && healthServer.port <= 65535)) {
     problems.push(`healthServer.port must be a TCP port from 0 to 65535, got ${JSON.stringify(healthServer.port)}`);
   }
@@ -139,6 +141,7 @@ export function resolveModuleOptions(options: LeaderElectionModuleOptions, backe
     events: events ?? true,
     leaderLabel,
     handoverOnShutdown,
+    waitForPodReady,
   };
 }
 

@@ -43,6 +43,7 @@ export class LeaderElectionOrchestrator implements OnApplicationBootstrap, OnMod
         events: this.options.events,
         // One label per Pod: it follows the default election.
         leaderLabel: name === DEFAULT_ELECTION ? this.options.leaderLabel : undefined,
+        waitForPodReady: name !== undefined && this.options.waitForPodReady,
       }));
     }
     for (const [name, elector] of this.electors) {

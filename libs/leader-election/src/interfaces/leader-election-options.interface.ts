@@ -60,4 +60,9 @@ export interface LeaderElectionModuleOptions extends ElectionOptions, Pick<Kuber
    * pods get and list in the Role. Default: release.
    */
   handoverOnShutdown?: 'rollout' | false;
+  /**
+   * Do not campaign until this instance's Pod is Ready (its own readiness checks pass), for every
+   * election but those of sets; needs pods get in the Role. Default false.
+   */
+  waitForPodReady?: boolean;
 }

@@ -32,4 +32,6 @@ export interface BackendIntegrations {
   events: boolean;
   /** Only for the default election: one label per Pod. */
   leaderLabel: LeaderLabelOptions | undefined;
+  /** Stand by until this instance's Pod is Ready (not for sets' electors, which the set stands by). */
+  waitForPodReady: boolean;
 }

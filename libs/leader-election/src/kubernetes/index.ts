@@ -9,6 +9,7 @@ export { KubernetesLeaseDirectory } from './kubernetes-lease-directory.js';
 export { KubernetesLeaseLock } from './kubernetes-lease-lock.js';
 export { attachLeaderLabel, type LeaderLabelOptions } from './leader-label.js';
 export { attachLeaderEvents } from './lease-events.js';
+export { waitForPodReady } from './pod-readiness.js';
 export { resolveIdentity } from './pod.js';
 export { electionSetRoleRule, eventsRoleRule, leaderLabelRoleRule, leaseCandidateRoleRule, leaseRoleRule, rolloutRoleRule, type RoleRule } from './rbac.js';
 export { chooseRolloutSuccessor, podLiveness, RolloutSuccessorError } from './rollout.js';

@@ -11,7 +11,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { ApiError, LeaseClient } from './lease-client.js';
 import { describeRule, rolloutRoleRule } from './rbac.js';
 
-interface PodObject {
+export interface PodObject {
   metadata?: {
     name?: string;
     labels?: Record<string, string>;
@@ -34,7 +34,8 @@ function workloadOf(pod: PodObject): { key: string; revision: string | undefined
   return { key: `${owner.kind === 'ReplicaSet' ? 'Deployment' : owner.kind}/${base}`, revision };
 }
 
-function readySince(pod: PodObject): number | undefined {
+/** When the pod turned Ready; undefined while it is not Ready, or terminating. */
+export function readySince(pod: PodObject): number | undefined {
   if (pod.metadata?.deletionTimestamp) return undefined;
   const ready = pod.status?.conditions?.find((condition) => condition.type === 'Ready');
   if (ready?.status !== 'True') return undefined;
