@@ -276,31 +276,27 @@ export class SimLeaseLock implements LeaseLock {
   private request<T>(verb: string, signal: AbortSignal, apply: () => T): Promise<T> {
     const world = this.world;
     const network = this.server.network;
-    return clientRequest<T>(this, signal, (finish, resolve, reject) => {
-      const hang = world.rng.chance(network.hang);
-      world.after(world.rng.between(network.minLatency, network.maxLatency), () => {
-        if (hang) return;
-        let answer: () => void;
-        if (!this.server.up) {
-          answer = () => reject(new LockError('unavailable', 'connection refused'));
-        } else if (world.rng.chance(network.fail / 2)) {
-          answer = () => reject(new LockError('unavailable', '503 before applying'));
-        } else {
-          try {
-            const result = apply();
-            const lost = world.rng.chance(network.fail / 2);
-            this.requestLog(`${verb} -> ${verb === 'get' ? describe(result as LeaseSnapshot | undefined) : `rv ${(result as LeaseSnapshot).resourceVersion}`}${lost ? ' (answer lost)' : ''}`);
-            answer = lost ? () => reject(new LockError('unavailable', 'connection reset after the write')) : () => {
-              this.server.witness(this.owner, result as LeaseSnapshot | undefined);
-              resolve(result);
-            };
-          } catch (error) {
-            this.requestLog(`${verb} -> ${(error as Error).message}`);
-            answer = () => reject(error as Error);
-          }
+    return roundTrip<T>(world, this.server, this, this.owner, signal, (resolve, reject) => {
+      let answer: () => void;
+      if (!this.server.up) {
+        answer = () => reject(new LockError('unavailable', 'connection refused'));
+      } else if (world.rng.chance(network.fail / 2)) {
+        answer = () => reject(new LockError('unavailable', '503 before applying'));
+      } else {
+        try {
+          const result = apply();
+          const lost = world.rng.chance(network.fail / 2);
+          this.requestLog(`${verb} -> ${verb === 'get' ? describe(result as LeaseSnapshot | undefined) : `rv ${(result as LeaseSnapshot).resourceVersion}`}${lost ? ' (answer lost)' : ''}`);
+          answer = lost ? () => reject(new LockError('unavailable', 'connection reset after the write')) : () => {
+            this.server.witness(this.owner, result as LeaseSnapshot | undefined);
+            resolve(result);
+          };
+        } catch (error) {
+          this.requestLog(`${verb} -> ${(error as Error).message}`);
+          answer = () => reject(error as Error);
         }
-        world.after(world.rng.between(network.minLatency, network.maxLatency), () => finish(answer), this.owner);
-      });
+      }
+      return answer;
     });
   }
 
@@ -318,6 +314,24 @@ export function describe(snapshot: LeaseSnapshot | undefined): string {
   if (!snapshot) return 'no Lease';
   const r = snapshot.record;
   return `rv ${snapshot.resourceVersion} holder ${JSON.stringify(r.holderIdentity)} ${r.leaseDurationSeconds ?? '?'}s transitions ${r.leaseTransitions}`;
+}
+
+/**
+ * One request over the simulated network: it reaches the server after a latency, unless it hangs (it
+ * was sent: the sender being paused by then does not stop it); `serve` runs there and returns the
+ * answer, which comes back after another latency as an event of `owner` (waiting while it is paused).
+ */
+export function roundTrip<T>(world: SimWorld, server: SimApiserver, client: { inFlight: number }, owner: Owner, signal: AbortSignal,
+  serve: (resolve: (value: T) => void, reject: (error: Error) => void) => () => void): Promise<T> {
+  const network = server.network;
+  return clientRequest<T>(client, signal, (finish, resolve, reject) => {
+    const hang = world.rng.chance(network.hang);
+    world.after(world.rng.between(network.minLatency, network.maxLatency), () => {
+      if (hang) return;
+      const answer = serve(resolve, reject);
+      world.after(world.rng.between(network.minLatency, network.maxLatency), () => finish(answer), owner);
+    });
+  });
 }
 
 /**

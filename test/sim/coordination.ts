@@ -8,7 +8,7 @@
 // setting spec.preferredHolder when a better candidate is there. Clock skew between a holder and the
 // controller therefore moves leadership early: the electors must stay safe regardless.
 import { LockError, type Candidacy, type CoordinatedOptions } from 'nestjs-lease-election/core';
-import { clientRequest, type SimApiserver } from './apiserver.ts';
+import { roundTrip, type SimApiserver } from './apiserver.ts';
 import { WALL_ORIGIN, type Owner, type SimClock, type SimWorld } from './world.ts';
 
 /** The controller's electionDuration: how long it waits for answers, and how recent a renewal counts as one. */
@@ -308,21 +308,11 @@ export class SimCandidacy implements Candidacy {
 
   private sendNow<T>(verb: string, apply: () => T, signal: AbortSignal): Promise<T> {
     const world = this.world;
-    const network = this.server.network;
-    return clientRequest<T>(this, signal, (finish, resolve, reject) => {
-      const hang = world.rng.chance(network.hang);
-      world.after(world.rng.between(network.minLatency, network.maxLatency), () => {
-        if (hang) return;
-        let answer: () => void;
-        if (!this.server.up || world.rng.chance(network.fail)) {
-          answer = () => reject(new LockError('unavailable', `${verb}: connection refused`));
-        } else {
-          const result = apply();
-          world.log(`${this.owner.name} ${verb} (candidate ${this.identity})`);
-          answer = () => resolve(result);
-        }
-        world.after(world.rng.between(network.minLatency, network.maxLatency), () => finish(answer), this.owner);
-      });
+    return roundTrip<T>(world, this.server, this, this.owner, signal, (resolve, reject) => {
+      if (!this.server.up || world.rng.chance(this.server.network.fail)) return () => reject(new LockError('unavailable', `${verb}: connection refused`));
+      const result = apply();
+      world.log(`${this.owner.name} ${verb} (candidate ${this.identity})`);
+      return () => resolve(result);
     });
   }
 }
