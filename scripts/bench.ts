@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CoreV1Api, KubeConfig, Watch } from '@kubernetes/client-node';
 import { ensureClientGoPeer } from '../test/harness/binaries.ts';
+import { waitFor } from '../test/harness/eventually.ts';
 import { ControlPlane } from '../test/harness/control-plane.ts';
 import { writeKubeconfig } from '../test/harness/kubeconfig.ts';
 import { issueCertificate, loadCertificateAuthority } from '../test/harness/pki.ts';
@@ -99,10 +100,13 @@ async function leaderRounds(name: Name, prefix: string, rounds: number, settleMs
   await nextLine(pool, (line) => line.event === 'work', 60_000, 'a first leader', 0);
   const samples: number[] = [];
   for (let i = 0; i < rounds; i++) {
-    const leader = currentLeader(pool)!;
+    // The leader works and every follower's last word is that it leads: following, not starting up or mid-move.
+    const leader = await waitFor('a settled leader', () => {
+      const working = currentLeader(pool);
+      return working && pool.every((replica) => replica === working ||
+        replica.lines.findLast((line) => line.event === 'new-leader')?.leader === working.id) ? working : undefined;
+    }, 60_000, 20);
     const others = pool.filter((replica) => replica !== leader);
-    // Every follower has seen the current leader, so it is following, not starting up.
-    await Promise.all(others.map((replica) => nextLine([replica], (line) => line.event === 'new-leader' && line.leader === leader.id, 60_000, 'followers in sync', 0)));
     await sleep(settleMs());
     samples.push(await takeDown(leader, others, ns));
     await leader.exited;

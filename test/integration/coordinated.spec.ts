@@ -11,13 +11,14 @@ import { ensureClientGoPeer } from '../harness/binaries.ts';
 import { ControlPlane } from '../harness/control-plane.ts';
 import { waitFor } from '../harness/eventually.ts';
 import { nextLine, OverlapDetector, Replica } from '../harness/replicas.ts';
+import { recordTerms, expectNoOverlap, type TermWork } from '../harness/term-work.ts';
 import { TestCluster } from '../harness/test-cluster.ts';
 
 const TIMINGS = { leaseDuration: 3_000, renewDeadline: 2_000, retryPeriod: 500 };
 const SECONDS = { leaseDuration: 3, renewDeadline: 2, retryPeriod: 0.5 };
 
-/** One in-process candidate: its log lines, and when each of its terms' work began and ended. */
-interface Candidate { elector: LeaderElector; logs: string[]; spans: Array<[number, number | undefined]>; tokens: number[] }
+/** One in-process candidate: its log lines, and its terms' work. */
+interface Candidate extends TermWork { elector: LeaderElector; logs: string[] }
 
 function candidate(kubeConfig: KubeConfig, namespace: string, leaseName: string, identity: string, binaryVersion?: string): Candidate {
   const logs: string[] = [];
@@ -25,20 +26,8 @@ function candidate(kubeConfig: KubeConfig, namespace: string, leaseName: string,
   const elector = createLeaderElector({ kubeConfig, namespace, leaseName, identity, lossPolicy: 'rejoin', ...TIMINGS,
     ...binaryVersion ? { coordinated: { binaryVersion } } : {} }, { logger: { log, warn: log, error: log }, exit: () => {} });
   const made: Candidate = { elector, logs, spans: [], tokens: [] };
-  elector.start(async (term) => {
-    const span: [number, number | undefined] = [performance.now(), undefined];
-    made.spans.push(span);
-    made.tokens.push(term.fencingToken);
-    await new Promise((resolve) => term.signal.addEventListener('abort', resolve, { once: true }));
-    span[1] = performance.now();
-  });
+  elector.start(recordTerms(made));
   return made;
-}
-
-/** No two candidates' work overlapped. */
-function assertNoOverlap(all: Candidate[]): void {
-  const spans = all.flatMap((c) => c.spans).map(([from, to]) => [from, to ?? Infinity] as const).sort((a, b) => a[0] - b[0]);
-  for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1]);
 }
 
 describe('coordinated leader election, with the apiserver controller on', () => {
@@ -123,7 +112,7 @@ describe('coordinated leader election, with the apiserver controller on', () => 
     const spec = (await lease('prefer-older')).spec!;
     expect(spec.holderIdentity).toBe('b-1-30');
     expect(spec.preferredHolder).toBeUndefined();
-    assertNoOverlap([a, b]);
+    expectNoOverlap([a, b]);
   });
 
   it('a leader that stops withdraws its candidacy first, and the controller names the best of the rest; a handover to a non-candidate is refused', async () => {
@@ -139,7 +128,7 @@ describe('coordinated leader election, with the apiserver controller on', () => 
     expect(await leaseCandidate('a-1-30')).toBeUndefined();
     await waitFor('b to lead', () => b.elector.isLeader(), 60_000);
     expect(c.spans).toHaveLength(0);
-    assertNoOverlap([a, b, c]);
+    expectNoOverlap([a, b, c]);
   });
 
   it('without the leasecandidates rule, each attempt reports the rule to grant, and the candidate never leads', async () => {

@@ -8,13 +8,14 @@ import { createLeaderElector, KubernetesLeaseLock, leaseRoleRule, rolloutRoleRul
 import { ensureClientGoPeer } from '../harness/binaries.ts';
 import { waitFor } from '../harness/eventually.ts';
 import { nextLine, Replica } from '../harness/replicas.ts';
+import { recordTerms, expectNoOverlap, type TermWork } from '../harness/term-work.ts';
 import { TestCluster } from '../harness/test-cluster.ts';
 
 const TIMINGS = { leaseDuration: 3_000, renewDeadline: 2_000, retryPeriod: 500 };
 const silent = { log: () => {}, warn: () => {}, error: () => {} };
 
-/** One candidate of ours: when each of its terms' work began and ended, on this process's clock. */
-interface Candidate { elector: LeaderElector; spans: Array<[number, number | undefined]>; tokens: number[] }
+/** One candidate of ours, and its terms' work. */
+interface Candidate extends TermWork { elector: LeaderElector }
 
 describe('leadership that moves on purpose', () => {
   const cluster = new TestCluster(inject('cluster'));
@@ -44,21 +45,9 @@ describe('leadership that moves on purpose', () => {
     const elector = new LeaderElector({ leaseName: lease, namespace, identity, lossPolicy: 'rejoin', ...TIMINGS },
       { lock: new KubernetesLeaseLock(kubeConfig, lease, namespace), logger: silent, exit: () => {} });
     const made: Candidate = { elector, spans: [], tokens: [] };
-    elector.start(async (term) => {
-      const span: [number, number | undefined] = [performance.now(), undefined];
-      made.spans.push(span);
-      made.tokens.push(term.fencingToken);
-      await new Promise((resolve) => term.signal.addEventListener('abort', resolve, { once: true }));
-      span[1] = performance.now();
-    });
+    elector.start(recordTerms(made));
     candidates.push(made);
     return made;
-  }
-
-  /** No two candidates' work overlapped. */
-  function assertNoOverlap(all: Candidate[]): void {
-    const spans = all.flatMap((c) => c.spans).map(([from, to]) => [from, to ?? Infinity] as const).sort((a, b) => a[0] - b[0]);
-    for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1]);
   }
 
   const lease = (name: string) => cluster.coordination.readNamespacedLease({ name, namespace });
@@ -78,7 +67,7 @@ describe('leadership that moves on purpose', () => {
     const stored = await lease('to-ours');
     expect(stored.spec?.holderIdentity).toBe('c');
     expect(stored.metadata?.annotations?.[HANDOVER_ANNOTATION]).toBeUndefined();
-    assertNoOverlap([a, b, c]);
+    expectNoOverlap([a, b, c]);
   });
 
   it('stepDown({ to }) to a client-go peer: it renews the Lease that names it, and leads', async () => {
@@ -112,7 +101,7 @@ describe('leadership that moves on purpose', () => {
     expect((await lease('to-ghost')).spec?.holderIdentity).toBe('ghost');
     await waitFor('b to take the expired handover', () => b.elector.isLeader(), 30_000);
     expect(b.spans[0]![0] - since).toBeGreaterThanOrEqual(TIMINGS.leaseDuration - TIMINGS.retryPeriod);
-    assertNoOverlap([a, b]);
+    expectNoOverlap([a, b]);
   });
 
   it('identities that are Pods: a handover to a Pod that is not Ready, or to a name with no Pod, is refused; to a Ready one it goes', async () => {
@@ -191,6 +180,6 @@ describe('leadership that moves on purpose', () => {
     expect(spec).toMatchObject({ holderIdentity: 'b', strategy: 'OldestEmulationVersion' });
     // client-go's coordinated elector does not renew a Lease that still prefers anyone.
     expect(spec.preferredHolder).toBeUndefined();
-    assertNoOverlap([a, b, c]);
+    expectNoOverlap([a, b, c]);
   });
 });

@@ -983,7 +983,7 @@ export class LeaderElector {
     if (snapshot && key === previous?.key) return;
     const before = previous?.snapshot;
     if (before && this.heldByOther(before) && !(snapshot && (isReleaseOf(snapshot, before) || isHandoverOf(snapshot, before) ||
-      sameTerm(snapshot.record, before.record)))) {
+      sameTerm(snapshot.record, before.record) || (this.coordinated && tookNamed(snapshot, before))))) {
       // Counted from now, not from when we saw it: it may have renewed since, and what replaced it erased the trace.
       const expiry = this.clock.now() + this.leaseDurationMs(before.record);
       this.carriedExpiry = Math.max(this.carriedExpiry, expiry);
@@ -1433,6 +1433,15 @@ function withoutPreference(snapshot: LeaseSnapshot): LeaseSnapshot {
 function isHandoverOf(after: LeaseSnapshot, before: LeaseSnapshot): boolean {
   const from = handover(after);
   return from !== undefined && from.from === before.record.holderIdentity && from.term === before.record.leaseTransitions;
+}
+
+/**
+ * Coordinated: `after` is the term the candidate `before` named began (same holder, one token up).
+ * Nobody works under the controller's record itself but that candidate, so nothing is left to wait out.
+ */
+function tookNamed(after: LeaseSnapshot, before: LeaseSnapshot): boolean {
+  return before.record.acquireTime === undefined && !before.free && after.record.acquireTime !== undefined &&
+    after.record.holderIdentity === before.record.holderIdentity && after.record.leaseTransitions === before.record.leaseTransitions + 1;
 }
 
 function isReleaseOf(after: LeaseSnapshot, before: LeaseSnapshot): boolean {

@@ -24,6 +24,8 @@ const ANSWER_WINDOW_MS = 5_000;
 /** A candidate not renewed for this long is gone to the controller (its leaseCandidateValidDuration). */
 const VALID_MS = 30 * 60_000;
 const WATCH_RETRY_MS = 1_000;
+/** How long the apiserver keeps one watch on our LeaseCandidate open: under client-node's 30 s inactivity limit. */
+const WATCH_SECONDS = 25;
 /** A renewal that failed is tried again after this, doubling up to MAX_WATCH_RETRY_MS. */
 const RENEW_RETRY_MS = 1_000;
 const MAX_WATCH_RETRY_MS = 30_000;
@@ -165,7 +167,9 @@ export class KubernetesLeaseCandidate implements Candidacy {
 
   private watch(generation: number): void {
     if (generation !== this.generation) return;
-    const query = { fieldSelector: `metadata.name=${this.identity}`, allowWatchBookmarks: true };
+    // The apiserver ends the watch (timeoutSeconds) before client-node's 30 s inactivity limit would: a
+    // LeaseCandidate nobody pings is silent for minutes. Reopening costs one request per WATCH_SECONDS.
+    const query = { fieldSelector: `metadata.name=${this.identity}`, allowWatchBookmarks: true, timeoutSeconds: WATCH_SECONDS };
     const onEvent = (type: string, object: unknown): void => {
       if (generation !== this.generation || (type !== 'ADDED' && type !== 'MODIFIED')) return;
       this.watchRetry = WATCH_RETRY_MS;
@@ -178,9 +182,10 @@ export class KubernetesLeaseCandidate implements Candidacy {
       if (generation !== this.generation) return;
       this.watchController = undefined;
       if (error) this.logger.warn(`the watch on ${this.description} ended (${(error as Error).message ?? String(error)}); it reopens in ${this.watchRetry} ms`);
-      const retry = setTimeout(() => this.watch(generation), this.watchRetry);
+      // Ended by the apiserver as asked: reopened at once. Failed: with backoff.
+      const retry = setTimeout(() => this.watch(generation), error ? this.watchRetry : 0);
       retry.unref();
-      this.watchRetry = Math.min(2 * this.watchRetry, MAX_WATCH_RETRY_MS);
+      if (error) this.watchRetry = Math.min(2 * this.watchRetry, MAX_WATCH_RETRY_MS);
       // Pings may have come while it was down.
       this.renewSoon();
     };
