@@ -80,12 +80,19 @@ describe('coordinated leader election, with the apiserver controller on', () => 
     };
     const newest = spawn('ours-1-36', '1.36.0');
     const oldest = spawn('ours-1-34', '1.34.0');
+    // The controller elects among the candidates announced so far, and moves leadership (preferredHolder) when an
+    // older one announces later: whichever of the two starts first may lead for a moment, the older one leads after.
+    await nextLine([oldest], (line) => line.event === 'started-leading', 60_000, 'the oldest version to lead', 0);
     const middle = spawn('go-1-35', '1.35.0', true);
     const all = [newest, oldest, middle];
-    const first = await nextLine(all, (line) => line.event === 'started-leading', 60_000, 'a first leader', 0);
-    expect(first.id).toBe('ours-1-34');
+    await nextLine([middle], (line) => line.event === 'new-leader' && line.leader === 'ours-1-34', 60_000, 'client-go to follow the oldest', 0);
     expect((await lease('mixed')).spec).toMatchObject({ holderIdentity: 'ours-1-34', strategy: 'OldestEmulationVersion' });
-    expect((await leaseCandidate('ours-1-36'))?.spec).toMatchObject({ leaseName: 'mixed', binaryVersion: '1.36.0', emulationVersion: '1.36.0' });
+    const newestCandidate = await waitFor('ours-1-36 to announce itself', () => leaseCandidate('ours-1-36'), 30_000, 50);
+    expect(newestCandidate.spec).toMatchObject({ leaseName: 'mixed', binaryVersion: '1.36.0', emulationVersion: '1.36.0' });
+    const goCandidate = await waitFor('client-go to announce itself', () => leaseCandidate('go-1-35'), 30_000, 50);
+    expect(goCandidate.spec).toMatchObject({ leaseName: 'mixed', binaryVersion: '1.35.0' });
+    // Announced, older than ours-1-36 and younger than the leader: the controller leaves the lease where it is.
+    expect((await lease('mixed')).spec?.holderIdentity).toBe('ours-1-34');
 
     // A crash leaves its LeaseCandidate behind, silent: the controller pings it, gives up on it, and names client-go's.
     let since = performance.now();

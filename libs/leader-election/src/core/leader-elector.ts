@@ -474,7 +474,9 @@ export class LeaderElector {
     if (preferred === state.declinedPreference) return false;
     state.handingTo = preferred;
     this.logger.log(`${this.lock.description} prefers ${preferred} (spec.preferredHolder): ${this.identity} hands it over once its work settled`);
-    void this.giveUp(true, preferred);
+    // Coordinated, no sit-out and no withdrawal: this instance takes nothing the controller does not name it
+    // in, and stays a candidate should the preferred one go.
+    void this.giveUp(!this.coordinated, preferred);
     return true;
   }
 
